@@ -1,0 +1,189 @@
+"""Generate the small, deterministic, synthetic sample files of the example pipelines.
+
+    python tests/samples/generate.py
+
+rewrites ``pipelines/<pipeline>/samples/<landing key path>`` (the same keys a user would drop into the landing
+bucket). Everything is derived from a fixed seed, so the output is byte-for-byte stable; commit it.
+
+The numbers are chosen so that every STEDI and weblogs table is non-empty and every expectation passes:
+
+STEDI (24 customers, ids 0..23)
+  * customer ``i`` consents to research when ``i % 3 != 0``; the share-with-public/friends keys are present for
+    some customers only and are *omitted* (not null) otherwise.
+  * ``customers-2.json`` re-exports customer 1 without research consent (consent revoked: not trusted) and
+    customer 2 with a new phone number (still trusted, de-duplicated by e-mail).
+  * customers 0..11 have 8 accelerometer readings each (0, 3, 6 and 9 never consented, 1 revoked), in a time
+    window of their own; the serial numbers of customers 0..13 have 10 step-trainer readings each, the first 8 at
+    the accelerometer timestamps of the same customer.
+  => customer_trusted 15, accelerometer_trusted 56, customer_curated 7, step_trainer_trusted 70,
+     machine_learning_curated 56.
+weblogs: 30 user profiles, 14 zip code rows (12 zip codes, 2 "ACCEPTABLE" duplicates), 200 requests, a few of
+them by users without a profile.
+retail: 40 order lines for November 2026 plus 2 bad rows (unknown status, quantity 0).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PIPELINES = ROOT / "pipelines"
+SEED = 20261122
+
+FIRST = ["Ana", "Ben", "Chloe", "Dev", "Eva", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kemi", "Luca",
+         "Mara", "Nils", "Olga", "Pedro", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Viktor", "Wen", "Yara"]
+LAST = ["Abbott", "Baker", "Castro", "Diaz", "Evans", "Fischer", "Garcia", "Huang", "Ivanova", "Jensen",
+        "Kim", "Lopez", "Moreau", "Novak", "Okafor", "Patel", "Quist", "Rossi", "Silva", "Tanaka"]
+
+EPOCH_2026 = 1767225600000  # 2026-01-01T00:00:00Z in epoch milliseconds
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8", newline="")
+    print(f"wrote {path.relative_to(ROOT)} ({len(text.encode())} bytes)")
+
+
+def _jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+
+
+def _csv(header: list[str], rows: list[list]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------- STEDI
+def stedi(rng: random.Random) -> None:
+    out = PIPELINES / "stedi" / "samples" / "stedi"
+    customers = []
+    for i in range(24):
+        first, last = FIRST[i], LAST[i % len(LAST)]
+        registered = EPOCH_2026 + i * 86_400_000 + rng.randrange(3_600_000)
+        c = {
+            "customerName": f"{first} {last}",
+            "email": f"{first.lower()}.{last.lower()}{i}@example.com",
+            "phone": f"555-01{i:02d}",
+            "birthDay": f"{rng.randrange(1950, 2005)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+            "serialNumber": "%08x-%04x-%04x-%04x-%012x" % tuple(rng.getrandbits(b) for b in (32, 16, 16, 16, 48)),
+            "registrationDate": registered,
+            "lastUpdateDate": registered + 3_600_000,
+        }
+        if i % 3 != 0:
+            c["shareWithResearchAsOfDate"] = registered + 60_000
+        if i % 2 == 0:
+            c["shareWithPublicAsOfDate"] = registered + 120_000
+        if i % 4 == 1:
+            c["shareWithFriendsAsOfDate"] = registered + 180_000
+        customers.append(c)
+
+    revoked = {k: v for k, v in customers[1].items() if k != "shareWithResearchAsOfDate"}
+    revoked["lastUpdateDate"] = customers[1]["lastUpdateDate"] + 30 * 86_400_000
+    new_phone = dict(customers[2], phone="555-0999", lastUpdateDate=customers[2]["lastUpdateDate"] + 86_400_000)
+    _write(out / "customer" / "customers-1.json", _jsonl(customers[:18]))
+    _write(out / "customer" / "customers-2.json", _jsonl(customers[18:] + [revoked, new_phone]))
+
+    accel, steps = [], []
+    for i in range(14):
+        window = EPOCH_2026 + 100 * 86_400_000 + i * 600_000  # a window of its own per customer
+        if i < 12:
+            for k in range(8):
+                accel.append({"user": customers[i]["email"], "timestamp": window + k * 200,
+                              "x": round(rng.uniform(-1, 1), 3), "y": round(rng.uniform(-1, 1), 3),
+                              "z": round(rng.uniform(-1, 1), 3)})
+        for k in range(10):
+            steps.append({"sensorReadingTime": window + k * 200, "serialNumber": customers[i]["serialNumber"],
+                          "distanceFromObject": rng.randrange(180, 300)})
+    _write(out / "accelerometer" / "accelerometer-1.json", _jsonl(accel[:48]))
+    _write(out / "accelerometer" / "accelerometer-2.json", _jsonl(accel[48:]))
+    _write(out / "step_trainer" / "step_trainer-1.json", _jsonl(steps[:70]))
+    _write(out / "step_trainer" / "step_trainer-2.json", _jsonl(steps[70:]))
+
+
+# --------------------------------------------------------------------------------------------------- weblogs
+ZIPS = [("98101", "SEATTLE", "WA", 47.61, -122.33), ("98052", "REDMOND", "WA", 47.67, -122.12),
+        ("97201", "PORTLAND", "OR", 45.51, -122.69), ("94105", "SAN FRANCISCO", "CA", 37.79, -122.39),
+        ("90012", "LOS ANGELES", "CA", 34.06, -118.24), ("10001", "NEW YORK", "NY", 40.75, -73.99),
+        ("14201", "BUFFALO", "NY", 42.90, -78.88), ("73301", "AUSTIN", "TX", 30.27, -97.74),
+        ("75201", "DALLAS", "TX", 32.79, -96.80), ("60601", "CHICAGO", "IL", 41.89, -87.62),
+        ("33101", "MIAMI", "FL", 25.78, -80.19), ("02108", "BOSTON", "MA", 42.36, -71.06)]
+PAGES = {"Cats": ["Food", "Treats", "Toys"], "Dogs": ["Food", "Treats", "Leashes"], "Fish": ["Food", "Tanks"],
+         "Birds": ["Seed", "Cages"]}
+MONTHS = ["Jan", "Feb", "Mar"]
+
+
+def weblogs(rng: random.Random) -> None:
+    out = PIPELINES / "weblogs" / "samples" / "weblogs"
+    ziprows = [[z, "STANDARD", city, st, "PRIMARY", lat, lon, f"NA-US-{st}-{city.replace(' ', '')}", "false"]
+               for z, city, st, lat, lon in ZIPS]
+    # the reference data lists some zip codes more than once (alternative city names)
+    ziprows.append(["98052", "STANDARD", "ADELAIDE", "WA", "ACCEPTABLE", 47.67, -122.12, "NA-US-WA-ADELAIDE", "false"])
+    ziprows.append(["10001", "STANDARD", "EMPIRE STATE", "NY", "NOT ACCEPTABLE", 40.75, -73.99, "NA-US-NY-EMPIRESTATE",
+                    "false"])
+    _write(out / "zipcodes" / "zipcodes.csv",
+           _csv(["Zipcode", "ZipCodeType", "City", "State", "LocationType", "Lat", "Long", "Location",
+                 "Decommisioned"], ziprows))
+
+    users = []
+    for i in range(30):
+        first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
+        users.append([first, last, f"user{i:02d}", f"{first.lower()}{i:02d}@example.org", "FM"[i % 2],
+                      f"555-02{i:02d}", ZIPS[i % len(ZIPS)][0],
+                      "4" + "".join(str(rng.randrange(10)) for _ in range(15)),
+                      "".join(rng.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(10)),
+                      f"{rng.randrange(100, 900)}-{rng.randrange(10, 100)}-{rng.randrange(1000, 10000)}",
+                      rng.randrange(18, 80)])
+    users[29][6] = "59999"  # a zip code missing from the reference data
+    _write(out / "userprofile" / "userprofile.csv",
+           _csv(["first_name", "last_name", "username", "email", "gender", "phone", "zip", "cc", "password",
+                 "ssn", "age"], users))
+
+    names = [u[2] for u in users] + ["guest01", "guest02"]  # guests have no profile
+    rows = []
+    for _ in range(200):
+        page = rng.choice(sorted(PAGES))
+        day = rng.randrange(1, 29)
+        rows.append([f"10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}", rng.choice(names),
+                     f"{day:02d}/{rng.choice(MONTHS)}/2018:{rng.randrange(24):02d}:{rng.randrange(60):02d}:"
+                     f"{rng.randrange(60):02d}",
+                     f"{rng.choice(['GET', 'GET', 'GET', 'POST'])} /petstore/{page}/{rng.choice(PAGES[page])}",
+                     rng.choice([200, 200, 200, 200, 304, 404, 500]), rng.randrange(200, 20000)])
+    _write(out / "useractivity" / "useractivity.csv",
+           _csv(["ip_address", "username", "timestamp", "request", "http", "bytes"], rows))
+
+
+# --------------------------------------------------------------------------------------------------- retail
+def retail(rng: random.Random) -> None:
+    out = PIPELINES / "retail" / "samples" / "retail"
+    statuses = ["PLACED", "SHIPPED", "DELIVERED", "DELIVERED", "CANCELLED", "RETURNED"]
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    rows = []
+    customer = 0
+    for n in range(40):  # 20 orders of two lines each
+        order_id = 100_000 + n // 2
+        if n % 2 == 0:
+            customer = 5_000 + rng.randrange(25)
+        rows.append([order_id, customer, (start + timedelta(days=(n // 2) % 30)).date().isoformat(),
+                     rng.choice(statuses), f"SKU-{rng.randrange(100, 999)}-{n % 2}", rng.randrange(1, 6),
+                     f"{rng.uniform(1, 200):.2f}"])
+    rows.insert(7, [100_900, 5_001, "2026-11-05", "LOST", "SKU-123-0", 1, "9.99"])  # status not allowed
+    rows.insert(23, [100_901, 5_002, "2026-11-12", "PLACED", "SKU-456-0", 0, "19.99"])  # quantity below 1
+    _write(out / "orders" / "orders-2026-11.csv",
+           _csv(["order_id", "customer_id", "order_date", "status", "product_id", "quantity", "unit_price"], rows))
+
+
+def main() -> None:
+    stedi(random.Random(SEED))
+    weblogs(random.Random(SEED + 1))
+    retail(random.Random(SEED + 2))
+
+
+if __name__ == "__main__":
+    main()
