@@ -1,0 +1,184 @@
+"""Vectorised validation of one record batch against a contract (Arrow compute, no per-row Python).
+
+Input columns arrive either already typed (the fast path) or as text (the exact path, and JSON dates);
+text is parsed here so that every unparsable value is reported with its row and column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .contracts import Column, Contract
+from .outcomes import RowError
+from .readers import ARROW_TYPES
+
+_INTEGER = r"^\s*[+-]?\d{1,18}\s*$"
+_DOUBLE = r"^\s*[+-]?((\d+(\.\d*)?)|(\.\d+))([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|Infinity|nan|NaN)\s*$"
+_INT32 = (-(2**31), 2**31 - 1)
+EXAMPLES_PER_CHECK = 20  # row errors kept per check and batch; counts are always exact
+
+
+@dataclass
+class BatchVerdict:
+    table: pa.RecordBatch  # declared columns, typed (bad rows still present)
+    bad: pa.BooleanArray  # rows breaking the contract
+    errors: list[RowError]  # examples, at most EXAMPLES_PER_CHECK per check
+    error_count: int
+
+
+def _show(column: Column, value: object) -> str:
+    if column.pii:
+        return "<redacted: pii column>"
+    text = str(value)
+    return repr(text[:60] + "…" if len(text) > 60 else text)
+
+
+class _Collector:
+    def __init__(self, row_of, length: int):
+        self.row_of = row_of
+        self.bad = pa.array([False] * length, pa.bool_()) if length else pa.array([], pa.bool_())
+        self.errors: list[RowError] = []
+        self.count = 0
+
+    def add(self, mask: pa.Array, column: Column, describe) -> None:
+        mask = pc.fill_null(mask, False)
+        hits = pc.sum(mask).as_py() or 0
+        if not hits:
+            return
+        self.count += hits
+        self.bad = pc.or_(self.bad, mask)
+        for index in pc.indices_nonzero(mask)[:EXAMPLES_PER_CHECK].to_pylist():
+            self.errors.append(RowError(self.row_of(index), column.name, describe(index)))
+
+
+def parse_text(values: pa.Array, column: Column, contract: Contract) -> tuple[pa.Array, pa.Array]:
+    """Text -> the column's type. Returns (typed values, mask of present-but-unparsable values)."""
+    kind = column.type
+    target = ARROW_TYPES[kind]
+    if kind == "string":
+        return values, pa.array([False] * len(values), pa.bool_())
+    if kind in ("int", "bigint", "double"):
+        ok = pc.match_substring_regex(values, _INTEGER if kind != "double" else _DOUBLE)
+        clean = pc.if_else(ok, pc.utf8_trim_whitespace(values), pa.scalar(None, pa.string()))
+        parsed = pc.cast(clean, pa.int64() if kind != "double" else pa.float64())
+        if kind == "int":
+            in_range = pc.and_(pc.greater_equal(parsed, _INT32[0]), pc.less_equal(parsed, _INT32[1]))
+            ok = pc.and_(ok, pc.fill_null(in_range, True))
+            parsed = pc.cast(pc.if_else(ok, parsed, pa.scalar(None, pa.int64())), pa.int32())
+        return parsed, pc.and_(pc.is_valid(values), pc.invert(ok))
+    if kind == "boolean":
+        fmt = contract.format
+        is_true = pc.is_in(values, value_set=pa.array(fmt.true_values, pa.string()))
+        is_false = pc.is_in(values, value_set=pa.array(fmt.false_values, pa.string()))
+        parsed = pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
+        return parsed, pc.and_(pc.is_valid(values), pc.is_null(parsed))
+    # date / timestamp
+    fmt = column.format or ("%Y-%m-%d" if kind == "date" else None)
+    if fmt is not None:
+        parsed = pc.strptime(values, format=fmt, unit="ms", error_is_null=True)
+    else:
+        parsed = _iso_timestamps(values)
+    parsed = pc.cast(parsed, target)
+    return parsed, pc.and_(pc.is_valid(values), pc.is_null(parsed))
+
+
+def _iso_timestamps(values: pa.Array) -> pa.Array:
+    try:
+        return pc.cast(values, pa.timestamp("ms"))
+    except pa.ArrowInvalid:
+        # only on bad input: find the unparsable values one distinct value at a time
+        good: dict[str, object] = {}
+        for text in pc.unique(values).to_pylist():
+            if text is None:
+                continue
+            try:
+                good[text] = pc.cast(pa.array([text]), pa.timestamp("ms"))[0].as_py()
+            except pa.ArrowInvalid:
+                good[text] = None
+        return pa.array([good.get(v) if v is not None else None for v in values.to_pylist()], pa.timestamp("ms"))
+
+
+def validate(
+    batch: pa.RecordBatch,
+    contract: Contract,
+    *,
+    text_columns: set[str],
+    row_of,
+) -> BatchVerdict:
+    """Parse text columns and apply type, nullability and checks; ``row_of(i)`` maps an index to a row number."""
+    collect = _Collector(row_of, batch.num_rows)
+    arrays: list[pa.Array] = []
+    for column in contract.columns:
+        values = batch.column(column.name)
+        if column.name in text_columns:
+            raw = values
+            values, unparsable = parse_text(raw, column, contract)
+            collect.add(
+                unparsable, column, lambda i, raw=raw, c=column: f"not a valid {c.type}: {_show(c, raw[i].as_py())}"
+            )
+        elif values.type != ARROW_TYPES[column.type]:
+            values = pc.cast(values, ARROW_TYPES[column.type])
+        arrays.append(values)
+        _apply_checks(values, column, collect)
+    typed = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in contract.columns])
+    return BatchVerdict(typed, collect.bad, collect.errors, collect.count)
+
+
+def _apply_checks(values: pa.Array, column: Column, collect: _Collector) -> None:
+    if not column.nullable:
+        collect.add(pc.is_null(values), column, lambda i: "required value is missing")
+    checks = column.checks
+    if checks.allowed_values is not None:
+        allowed = pa.array(checks.allowed_values).cast(values.type)
+        collect.add(
+            pc.invert(pc.is_in(values, value_set=allowed)),
+            column,
+            lambda i: f"{_show(column, values[i].as_py())} is not one of {checks.allowed_values}",
+        )
+    if checks.min is not None:
+        collect.add(
+            pc.less(values, checks.min), column, lambda i: f"{_show(column, values[i].as_py())} is below {checks.min:g}"
+        )
+    if checks.max is not None:
+        collect.add(
+            pc.greater(values, checks.max),
+            column,
+            lambda i: f"{_show(column, values[i].as_py())} is above {checks.max:g}",
+        )
+    if checks.regex is not None:
+        collect.add(
+            pc.invert(pc.match_substring_regex(values, checks.regex)),
+            column,
+            lambda i: f"{_show(column, values[i].as_py())} does not match {checks.regex!r}",
+        )
+
+
+class KeyTracker:
+    """Finds rows whose contract key repeats an earlier row of the same file."""
+
+    def __init__(self, contract: Contract):
+        self.columns = contract.key
+        self.first_seen: dict[tuple, int] = {}
+
+    def duplicates(self, batch: pa.RecordBatch, bad: pa.BooleanArray, row_of) -> tuple[pa.BooleanArray, list[RowError], int]:
+        if not self.columns:
+            return bad, [], 0
+        keys = zip(*(batch.column(name).to_pylist() for name in self.columns))
+        bad_list = bad.to_pylist()
+        dup = [False] * batch.num_rows
+        errors: list[RowError] = []
+        count = 0
+        for index, key in enumerate(keys):
+            if bad_list[index]:
+                continue
+            first = self.first_seen.setdefault(key, row_of(index))
+            if first != row_of(index):
+                dup[index] = True
+                count += 1
+                if len(errors) < EXAMPLES_PER_CHECK:
+                    label = ", ".join(self.columns)
+                    errors.append(RowError(row_of(index), label, f"duplicate key, first seen at row {first}"))
+        return pc.or_(bad, pa.array(dup, pa.bool_())), errors, count

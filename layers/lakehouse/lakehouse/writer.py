@@ -1,0 +1,172 @@
+"""Partitioned Parquet output of one landing object, streamed row group by row group."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .contracts import Contract
+from .readers import ARROW_TYPES
+
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+ROW_GROUP_BYTES = 64 << 20  # rows buffered per partition before a row group is written
+MAX_PARTITIONS_PER_OBJECT = 500
+_TRANSFORM_FORMAT = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
+
+
+@dataclass(frozen=True)
+class Lineage:
+    source_key: str
+    source_version: str
+    ingested_at: datetime  # timezone-aware UTC
+
+    @property
+    def ingest_date(self) -> str:
+        return self.ingested_at.strftime("%Y-%m-%d")
+
+
+@dataclass
+class OutputFile:
+    path: str  # relative to the table root, e.g. "ingest_date=2026-11-22/orders-1a2b3c4d5e6f.parquet"
+    partition: dict[str, str]
+    rows: int = 0
+    bytes: int = 0
+
+
+def object_file_name(source_key: str) -> str:
+    """Deterministic output name of a landing object: readable stem + hash of the full key."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", source_key.rsplit("/", 1)[-1])[:80] or "object"
+    digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()[:12]
+    return f"{stem}-{digest}.parquet"
+
+
+def output_schema(contract: Contract) -> pa.Schema:
+    fields = [pa.field(c.name, ARROW_TYPES[c.type]) for c in contract.data_columns]
+    fields += [
+        pa.field("_source_key", pa.string()),
+        pa.field("_source_version", pa.string()),
+        pa.field("_ingested_at", pa.timestamp("ms", tz="UTC")),
+    ]
+    return pa.schema(fields)
+
+
+@dataclass
+class _Open:
+    output: OutputFile
+    writer: pq.ParquetWriter
+    pending: list[pa.RecordBatch] = field(default_factory=list)
+    pending_bytes: int = 0
+
+
+class PartitionedWriter:
+    """Writes validated batches under ``root/<partition path>/<object file name>``.
+
+    Memory is bounded by ROW_GROUP_BYTES per open partition; output files are complete only after close().
+    """
+
+    def __init__(self, root: Path, contract: Contract, lineage: Lineage, *, compression: str = "zstd"):
+        self.root = root
+        self.contract = contract
+        self.lineage = lineage
+        self.compression = compression
+        self.schema = output_schema(contract)
+        self.file_name = object_file_name(lineage.source_key)
+        self._open: dict[str, _Open] = {}
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """``batch`` holds the contract's declared columns, typed and valid."""
+        if batch.num_rows == 0:
+            return
+        for path, part, rows in self._split(batch):
+            self._append(path, part, rows)
+
+    def _split(self, batch: pa.RecordBatch):
+        values: list[tuple[str, pa.Array | str]] = []
+        for spec in self.contract.partitions:
+            if spec.source == "ingest_date":
+                values.append((spec.name, self.lineage.ingest_date))
+                continue
+            column = batch.column(spec.column)
+            if spec.transform == "identity":
+                text = pc.cast(column, pa.string())
+            else:
+                text = pc.strftime(pc.cast(column, pa.timestamp("ms")), format=_TRANSFORM_FORMAT[spec.transform])
+            values.append((spec.name, pc.fill_null(text, NULL_PARTITION)))
+        if all(isinstance(v, str) for _, v in values):
+            part = {name: v for name, v in values}  # type: ignore[misc]
+            yield self._path(part), part, batch
+            return
+        arrays = [v if not isinstance(v, str) else pa.array([v] * batch.num_rows) for _, v in values]
+        combined = pc.binary_join_element_wise(*arrays, "\x1f") if len(arrays) > 1 else arrays[0]
+        for key in pc.unique(combined).to_pylist():
+            part = dict(zip([n for n, _ in values], key.split("\x1f")))
+            yield self._path(part), part, batch.filter(pc.equal(combined, key))
+
+    @staticmethod
+    def _path(part: dict[str, str]) -> str:
+        return "/".join(f"{name}={value}" for name, value in part.items())
+
+    def _append(self, path: str, part: dict[str, str], batch: pa.RecordBatch) -> None:
+        handle = self._open.get(path)
+        if handle is None:
+            if len(self._open) >= MAX_PARTITIONS_PER_OBJECT:
+                from .outcomes import FileRejected
+
+                raise FileRejected(
+                    "too_many_partitions", f"one file may fill at most {MAX_PARTITIONS_PER_OBJECT} partitions"
+                )
+            relative = f"{path}/{self.file_name}" if path else self.file_name
+            target = self.root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(target, self.schema, compression=self.compression, write_statistics=True)
+            handle = self._open[path] = _Open(OutputFile(relative, part), writer)
+        data = self._with_lineage(batch)
+        handle.pending.append(data)
+        handle.pending_bytes += data.nbytes
+        handle.output.rows += data.num_rows
+        if handle.pending_bytes >= ROW_GROUP_BYTES:
+            self._flush(handle)
+
+    def _with_lineage(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        n = batch.num_rows
+        arrays = [batch.column(c.name) for c in self.contract.data_columns]
+        arrays += [
+            pa.repeat(pa.scalar(self.lineage.source_key, pa.string()), n),
+            pa.repeat(pa.scalar(self.lineage.source_version, pa.string()), n),
+            pa.repeat(pa.scalar(self.lineage.ingested_at, pa.timestamp("ms", tz="UTC")), n),
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    @staticmethod
+    def _flush(handle: _Open) -> None:
+        if handle.pending:
+            handle.writer.write_table(pa.Table.from_batches(handle.pending), row_group_size=1 << 24)
+            handle.pending.clear()
+            handle.pending_bytes = 0
+
+    def close(self) -> list[OutputFile]:
+        outputs = []
+        for handle in self._open.values():
+            self._flush(handle)
+            handle.writer.close()
+            handle.output.bytes = (self.root / handle.output.path).stat().st_size
+            outputs.append(handle.output)
+        self._open.clear()
+        return sorted(outputs, key=lambda o: o.path)
+
+    def abort(self) -> None:
+        for handle in self._open.values():
+            handle.writer.close()
+            (self.root / handle.output.path).unlink(missing_ok=True)
+        self._open.clear()
+
+    @property
+    def rows(self) -> int:
+        return sum(h.output.rows for h in self._open.values())
