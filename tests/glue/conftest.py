@@ -53,6 +53,12 @@ def write_raw(pipeline: str, root: Path, *, skip: tuple[str, ...] = ()) -> None:
 
 
 @pytest.fixture(scope="session")
+def raw_writer():
+    """``write_raw`` as a fixture, so test modules need not import this conftest by name."""
+    return write_raw
+
+
+@pytest.fixture(scope="session")
 def spark():
     session = pipeline_step.spark_session("tests-glue")
     yield session
