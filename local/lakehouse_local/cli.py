@@ -16,8 +16,7 @@ DEFAULT_PIPELINES = Path(os.environ.get("LAKEHOUSE_PIPELINES_DIR", "pipelines"))
 def _convert(args: argparse.Namespace) -> int:
     from lakehouse.contracts import ContractError, ContractRegistry
     from lakehouse.convert import convert
-    from lakehouse.outcomes import FileRejected, ObjectIgnored
-    from lakehouse.writer import Lineage
+    from lakehouse.outcomes import FileRejected, Lineage, ObjectIgnored
 
     try:
         contract = ContractRegistry.from_directory(args.pipelines_dir).get(args.pipeline, args.dataset)

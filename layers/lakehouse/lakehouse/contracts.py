@@ -28,12 +28,6 @@ GLUE_TYPES: dict[str, str] = {
     "timestamp": "timestamp",
 }
 
-# Columns the converter adds to every raw row, with their Glue types.
-LINEAGE_COLUMNS: dict[str, str] = {
-    "_source_key": "string",
-    "_source_version": "string",
-    "_ingested_at": "timestamp",
-}
 
 
 class ContractError(ValueError):

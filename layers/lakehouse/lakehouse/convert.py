@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .contracts import Contract
-from .outcomes import FileRejected, ObjectIgnored, RowError, RowErrors
+from .outcomes import FileRejected, Lineage, ObjectIgnored, OutputFile, RowError, RowErrors
 from .readers import (
     DEFAULT_BLOCK_SIZE,
     MAX_BLOCK_SIZE,
@@ -29,7 +29,7 @@ from .readers import (
     read_jsonl_typed,
 )
 from .validation import KeyTracker, validate
-from .writer import Lineage, OutputFile, PartitionedWriter
+from .writer import PartitionedWriter
 
 Opener = Callable[[], BinaryIO]
 

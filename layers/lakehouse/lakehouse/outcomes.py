@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
+
+# Columns the converter adds to every raw row, with their Glue types.
+LINEAGE_COLUMNS: dict[str, str] = {
+    "_source_key": "string",
+    "_source_version": "string",
+    "_ingested_at": "timestamp",
+}
 
 State = Literal["converted", "quarantined", "ignored", "failed", "dead_lettered"]
 
@@ -95,3 +103,26 @@ class ObjectIgnored(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where raw rows came from; written as the _source_key, _source_version and _ingested_at columns."""
+
+    source_key: str
+    source_version: str
+    ingested_at: datetime  # timezone-aware UTC
+
+    @property
+    def ingest_date(self) -> str:
+        return self.ingested_at.strftime("%Y-%m-%d")
+
+
+@dataclass
+class OutputFile:
+    """One Parquet file written for a landing object."""
+
+    path: str  # relative to the table root, e.g. "ingest_date=2026-11-22/orders.csv-1a2b3c4d5e6f.parquet"
+    partition: dict[str, str]
+    rows: int = 0
+    bytes: int = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,31 +12,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .contracts import Contract
+from .outcomes import FileRejected, Lineage, OutputFile
 from .readers import ARROW_TYPES
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 ROW_GROUP_BYTES = 64 << 20  # rows buffered per partition before a row group is written
 MAX_PARTITIONS_PER_OBJECT = 500
 _TRANSFORM_FORMAT = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
-
-
-@dataclass(frozen=True)
-class Lineage:
-    source_key: str
-    source_version: str
-    ingested_at: datetime  # timezone-aware UTC
-
-    @property
-    def ingest_date(self) -> str:
-        return self.ingested_at.strftime("%Y-%m-%d")
-
-
-@dataclass
-class OutputFile:
-    path: str  # relative to the table root, e.g. "ingest_date=2026-11-22/orders-1a2b3c4d5e6f.parquet"
-    partition: dict[str, str]
-    rows: int = 0
-    bytes: int = 0
 
 
 def object_file_name(source_key: str) -> str:
@@ -117,8 +98,6 @@ class PartitionedWriter:
         handle = self._open.get(path)
         if handle is None:
             if len(self._open) >= MAX_PARTITIONS_PER_OBJECT:
-                from .outcomes import FileRejected
-
                 raise FileRejected(
                     "too_many_partitions", f"one file may fill at most {MAX_PARTITIONS_PER_OBJECT} partitions"
                 )

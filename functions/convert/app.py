@@ -1,0 +1,90 @@
+"""ConvertFunction: landing "Object Created" events (SQS batch, or one bare EventBridge event) -> raw zone.
+
+Thin by design: parse the event into typed objects, then hand each object to lakehouse.ingest.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Callable
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventBridgeNotificationEvent
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lakehouse.ingest import LandingObject, LandingService
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _metric(name: str, unit: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
+
+
+@lru_cache(maxsize=1)
+def runtime() -> tuple[LandingService, Any, Callable[..., dict]]:
+    """Built once per container: settings, contracts (validated here), clients, idempotent processing."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    from lakehouse.aws import AwsClients
+    from lakehouse.contracts import ContractRegistry
+    from lakehouse.settings import Settings
+
+    settings = Settings.from_env()
+    registry = ContractRegistry.from_directory(settings.pipelines_dir)
+    clients = AwsClients()
+    service = LandingService(registry, settings, clients, metric=_metric)
+    config = IdempotencyConfig(
+        event_key_jmespath="[bucket, key, etag, version_id]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=24 * 3600,
+    )
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=clients.dynamodb)
+
+    @idempotent_function(data_keyword_argument="landing_object", persistence_store=persistence, config=config)
+    def process_once(landing_object: dict, receive_count: int) -> dict:
+        return service.process(LandingObject(**landing_object), receive_count=receive_count)
+
+    return service, config, process_once
+
+
+@tracer.capture_method
+def process_event(event: S3EventBridgeNotificationEvent, receive_count: int = 1) -> dict:
+    if event.detail_type != "Object Created":
+        raise ValueError(f"expected an S3 'Object Created' event, got {event.detail_type!r}")
+    landing_object = LandingObject.from_event(event)
+    logger.set_correlation_id(landing_object.key)
+    logger.append_keys(object_key=landing_object.key, bucket=landing_object.bucket)
+    _, _, process_once = runtime()
+    outcome = process_once(landing_object=landing_object.as_dict(), receive_count=receive_count)
+    logger.info("landing object done", extra={"state": outcome["state"]})
+    return outcome
+
+
+def record_handler(record: SQSRecord) -> dict:
+    event = S3EventBridgeNotificationEvent(record.json_body)
+    return process_event(event, receive_count=int(record.attributes.approximate_receive_count or 1))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    _, config, _ = runtime()
+    config.register_lambda_context(context)
+    if "Records" in event:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    # One EventBridge event invoked directly (sam local invoke -e events/s3-object-created.json)
+    return process_event(S3EventBridgeNotificationEvent(event))
