@@ -254,11 +254,7 @@ def alert_states(pipeline: str, prefix: str = "") -> dict[str, dict[str, Any]]:
             "Comment": "The alert: which pipeline, which execution, which state, the original error and cause.",
             "Parameters": {
                 "pipeline": pipeline,
-                "execution": {
-                    "arn.$": "$$.Execution.Id",
-                    "name.$": "$$.Execution.Name",
-                    "start_time.$": "$$.Execution.StartTime",
-                },
+                "execution": {"arn.$": "$$.Execution.Id", "name.$": "$$.Execution.Name"},
                 "state_machine.$": "$$.StateMachine.Name",
                 "failed_state.$": f"{FAILURE_PATH}.state",
                 "error.$": f"{FAILURE_PATH}.Error",
@@ -343,7 +339,18 @@ def build_definition(pipeline: dict[str, Any]) -> dict[str, Any]:
                 "Next": None,
             }
             previous = parallel
-    states[previous]["Next"] = "PipelineSucceeded"
+    states[previous]["Next"] = "Summarize"
+    states["Summarize"] = {
+        "Type": "Pass",
+        "Comment": "The execution's output: what ran (the working data, e.g. crawler descriptions, is dropped).",
+        "Parameters": {
+            "pipeline": name,
+            "execution.$": "$$.Execution.Id",
+            "steps": [step["name"] for wave in plan for step in wave],
+            "input.$": "$$.Execution.Input",
+        },
+        "Next": "PipelineSucceeded",
+    }
     if any(len(wave) == 1 for wave in plan):  # unreachable states are a validation error
         states.update(alert_states(name))
     states["PipelineSucceeded"] = {"Type": "Succeed"}
