@@ -20,7 +20,8 @@ from lakehouse.ingest import LandingObject, LandingService
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# Report every failed record (even when all failed) instead of failing the invocation: SQS retries the same.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def _metric(name: str, unit: str, value: float) -> None:

@@ -183,6 +183,8 @@ def _run(
     try:
         try:
             for batch in _batches(reader, contract, typed, row_errors, skipped, block_size):
+                if typed and -1 in skipped:
+                    raise _NeedsExactPath()  # rows with the wrong field count: find their line numbers
                 row_of = _row_numbering(batch, kept_rows, skipped)
                 verdict = validate(batch, contract, text_columns=text_columns, row_of=row_of)
                 if typed and verdict.error_count and any(
@@ -203,6 +205,8 @@ def _run(
                     continue
                 good = verdict.table.filter(pc.invert(bad)) if bad_count else verdict.table
                 writer.write(good)
+            if typed and -1 in skipped:
+                raise _NeedsExactPath()
         except pa.ArrowException as exc:
             raise _classify(exc, stream, typed) from exc
         except (OSError, ValueError) as exc:

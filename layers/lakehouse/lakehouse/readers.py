@@ -139,10 +139,15 @@ def read_csv(
             types[column.name] = pa.string()
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        number = row.number - 1 if row.number and row.number > 0 else 0
+        known = bool(row.number and row.number > 0)
+        if typed and not known:  # multi-threaded parsing does not know line numbers: exact path
+            skipped_rows.append(-1)
+            return "skip"
+        number = row.number - 1 if known else 0  # the header is line 1; 0 = unknown
         skipped_rows.append(number)
+        hint = "" if known else " (row number unknown; an unterminated quote?)"
         row_errors.add(
-            RowError(number, None, f"expected {row.expected_columns} fields, got {row.actual_columns}"),
+            RowError(number, None, f"expected {row.expected_columns} fields, got {row.actual_columns}{hint}"),
             record={"_line": row.text},
         )
         return "skip"

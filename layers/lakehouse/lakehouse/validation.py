@@ -113,6 +113,7 @@ def validate(
     arrays: list[pa.Array] = []
     for column in contract.columns:
         values = batch.column(column.name)
+        unparsable = None
         if column.name in text_columns:
             raw = values
             values, unparsable = parse_text(raw, column, contract)
@@ -122,14 +123,15 @@ def validate(
         elif values.type != ARROW_TYPES[column.type]:
             values = pc.cast(values, ARROW_TYPES[column.type])
         arrays.append(values)
-        _apply_checks(values, column, collect)
+        _apply_checks(values, column, collect, unparsable)
     typed = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in contract.columns])
     return BatchVerdict(typed, collect.bad, collect.errors, collect.count)
 
 
-def _apply_checks(values: pa.Array, column: Column, collect: _Collector) -> None:
+def _apply_checks(values: pa.Array, column: Column, collect: _Collector, unparsable: pa.Array | None) -> None:
     if not column.nullable:
-        collect.add(pc.is_null(values), column, lambda i: "required value is missing")
+        missing = pc.is_null(values) if unparsable is None else pc.and_(pc.is_null(values), pc.invert(unparsable))
+        collect.add(missing, column, lambda i: "required value is missing")
     checks = column.checks
     if checks.allowed_values is not None:
         allowed = pa.array(checks.allowed_values).cast(values.type)

@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+
+from lakehouse.contracts import ContractError, ContractRegistry, load_contract
+
+GOOD = """
+dataset: things
+table: things
+landing_prefix: demo/things/
+format: {type: csv}
+columns:
+  - {name: id, type: bigint, nullable: false}
+"""
+
+
+def write(tmp_path: Path, text: str, pipeline: str = "demo", name: str = "things.yaml") -> Path:
+    path = tmp_path / pipeline / "contracts" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_every_shipped_contract_loads(pipelines_dir):
+    registry = ContractRegistry.from_directory(pipelines_dir)
+    names = {c.qualified_name for c in registry.contracts}
+    assert {
+        "stedi.customer", "stedi.accelerometer", "stedi.step_trainer",
+        "weblogs.useractivity", "weblogs.userprofile", "weblogs.zipcodes", "retail.orders",
+    } <= names
+
+
+def test_resolves_the_longest_matching_prefix(pipelines_dir):
+    registry = ContractRegistry.from_directory(pipelines_dir)
+    assert registry.resolve("stedi/customer/2026/a.json").table == "customer_landing"
+    assert registry.resolve("stedi/customers.json") is None
+    assert registry.resolve("elsewhere/a.csv") is None
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("dataset: [unclosed", "not valid YAML"),
+        ("- a list", "a contract is a YAML mapping"),
+        (GOOD + "surprise: 1\n", "surprise: Extra inputs are not permitted"),
+        (GOOD.replace("bigint", "integer"), "columns.0.type"),
+        (GOOD.replace("demo/things/", "demo/things"), "landing_prefix"),
+        (GOOD + "key: [nope]\n", "key column 'nope' is not a declared column"),
+        (GOOD.replace("nullable: false}", "nullable: false, checks: {regex: '('}}"), "does not compile"),
+        (GOOD.replace("{type: csv}", "{type: csv, delimiter: ';;'}"), "single character"),
+        (GOOD.replace("{type: csv}", "{type: csv, encoding: klingon}"), "unknown encoding"),
+    ],
+)
+def test_a_broken_contract_names_its_file_and_field(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ContractError) as raised:
+        load_contract(path, pipeline="demo")
+    assert str(path) in str(raised.value)
+    assert message in str(raised.value)
+
+
+def test_two_contracts_cannot_share_a_prefix_or_a_table(tmp_path):
+    write(tmp_path, GOOD)
+    write(tmp_path, GOOD.replace("dataset: things", "dataset: other"), name="other.yaml")
+    with pytest.raises(ContractError, match="share landing_prefix"):
+        ContractRegistry.from_directory(tmp_path)
+
+
+def test_an_empty_pipelines_folder_is_an_error(tmp_path):
+    with pytest.raises(ContractError, match="no contracts found"):
+        ContractRegistry.from_directory(tmp_path)

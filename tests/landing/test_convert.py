@@ -1,0 +1,278 @@
+"""The converter on local bytes: every format, every rejection kind, both bad-row policies."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lakehouse.contracts import Contract, ContractRegistry
+from lakehouse.convert import convert
+from lakehouse.outcomes import FileRejected, Lineage, ObjectIgnored
+
+REGISTRY = ContractRegistry.from_directory(Path(__file__).resolve().parents[2] / "pipelines")
+NOW = datetime(2026, 11, 22, 9, 30, tzinfo=timezone.utc)
+
+
+def contract(qualified: str, **changes) -> Contract:
+    pipeline, dataset = qualified.split(".")
+    base = REGISTRY.get(pipeline, dataset)
+    return base.model_copy(update=changes) if changes else base
+
+
+def run(tmp_path: Path, c: Contract, body: bytes, name: str = "file.csv", block_size: int = 8 << 20):
+    key = f"{c.landing_prefix}{name}"
+    out = tmp_path / "out"
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    result = convert(
+        lambda: io.BytesIO(body), c, key=key, lineage=Lineage(key, "v1", NOW), out_dir=out, work_dir=work,
+        block_size=block_size,
+    )
+    table = pa.concat_tables(pq.read_table(out / o.path) for o in result.outputs)
+    return result, table
+
+
+def rejected(tmp_path: Path, c: Contract, body: bytes, name: str = "file.csv", **kw) -> FileRejected:
+    with pytest.raises(FileRejected) as raised:
+        run(tmp_path, c, body, name, **kw)
+    return raised.value
+
+
+ACTIVITY_HEADER = b"ip_address,username,timestamp,request,http,bytes\n"
+ACTIVITY_ROW = b"10.0.0.1,alice,17/Jan/2018:10:43:54,GET /petstore/Cats/Treats,200,512\n"
+CUSTOMER = {
+    "customerName": "Santosh Clayton", "email": "Santosh.Clayton@test.com", "phone": "8015551212",
+    "birthDay": "1900-01-01", "serialNumber": "50f7b4f3-7af5-4b07-a421-7b902c8d2b7c",
+    "registrationDate": 1655564376361, "lastUpdateDate": 1655564376361,
+}
+
+
+def jsonl(*records: dict) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+
+# ------------------------------------------------------------------------------------------ formats
+def test_csv_converts_with_declared_types_and_lineage(tmp_path):
+    result, table = run(tmp_path, contract("weblogs.useractivity"), ACTIVITY_HEADER + ACTIVITY_ROW * 3)
+    assert result.rows_written == 3 and result.path == "typed"
+    assert table.schema.field("http").type == pa.int32()
+    assert table.schema.field("bytes").type == pa.int64()
+    assert table.column("_source_key")[0].as_py() == "weblogs/useractivity/file.csv"
+    assert table.column("_source_version")[0].as_py() == "v1"
+    assert result.outputs[0].path.startswith("ingest_date=2026-11-22/")
+    assert pq.ParquetFile(tmp_path / "out" / result.outputs[0].path).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_tsv_converts(tmp_path):
+    c = contract("weblogs.useractivity", format=contract("weblogs.useractivity").format.model_copy(update={"type": "tsv"}))
+    body = (ACTIVITY_HEADER + ACTIVITY_ROW).replace(b",", b"\t")
+    result, table = run(tmp_path, c, body)
+    assert table.column("request")[0].as_py() == "GET /petstore/Cats/Treats"
+
+
+def test_stedi_customer_jsonl_with_absent_optional_keys(tmp_path):
+    consenting = {**CUSTOMER, "shareWithResearchAsOfDate": 1655564376361, "shareWithPublicAsOfDate": 1655564376361}
+    result, table = run(tmp_path, contract("stedi.customer"), jsonl(CUSTOMER, consenting, CUSTOMER), "c.json")
+    assert result.rows_written == 3
+    assert table.schema.field("registrationDate").type == pa.int64()
+    assert table.schema.field("birthDay").type == pa.date32()
+    assert table.column("shareWithResearchAsOfDate").to_pylist() == [None, 1655564376361, None]
+    assert table.column("shareWithFriendsAsOfDate").null_count == 3
+
+
+def test_json_array_converts(tmp_path):
+    c = contract("stedi.accelerometer", format=contract("stedi.accelerometer").format.model_copy(update={"type": "json_array"}))
+    body = json.dumps([{"user": "a@b.c", "timestamp": 1, "x": 1, "y": 0.5, "z": -1.25}] * 4).encode()
+    result, table = run(tmp_path, c, body, "a.json")
+    assert result.rows_written == 4
+    assert table.column("x").to_pylist() == [1.0] * 4
+
+
+def test_gzip_is_decompressed_by_extension(tmp_path):
+    result, _ = run(tmp_path, contract("weblogs.useractivity"), gzip.compress(ACTIVITY_HEADER + ACTIVITY_ROW), "a.csv.gz")
+    assert result.rows_written == 1
+
+
+def test_utf8_bom_is_skipped(tmp_path):
+    result, table = run(tmp_path, contract("weblogs.useractivity"), b"\xef\xbb\xbf" + ACTIVITY_HEADER + ACTIVITY_ROW)
+    assert table.column("ip_address")[0].as_py() == "10.0.0.1"
+
+
+def test_latin1_when_the_contract_says_so(tmp_path):
+    c = contract("weblogs.useractivity", format=contract("weblogs.useractivity").format.model_copy(update={"encoding": "latin-1"}))
+    body = ACTIVITY_HEADER + "10.0.0.1,jos\xe9,17/Jan/2018:10:43:54,GET /petstore,200,1\n".encode("latin-1")
+    _, table = run(tmp_path, c, body)
+    assert table.column("username")[0].as_py() == "josé"
+
+
+def test_a_row_longer_than_the_block_is_read_with_a_larger_block(tmp_path):
+    long_request = b"GET /" + b"x" * 300_000
+    body = ACTIVITY_HEADER + ACTIVITY_ROW + b"10.0.0.2,bob,17/Jan/2018:10:43:54," + long_request + b",200,1\n"
+    result, table = run(tmp_path, contract("weblogs.useractivity"), body, block_size=64 << 10)
+    assert result.rows_written == 2
+    assert len(table.column("request")[1].as_py()) == len(long_request)
+
+
+def test_partition_from_data_with_month_transform(tmp_path):
+    body = (
+        b"order_id,customer_id,order_date,status,product_id,quantity,unit_price\n"
+        b"1,7,2026-10-31,PLACED,p1,1,9.5\n2,7,2026-11-01,SHIPPED,p2,2,3\n3,8,2026-11-02,PLACED,p1,1,9.5\n"
+    )
+    result, _ = run(tmp_path, contract("retail.orders"), body)
+    assert sorted((o.partition["order_month"], o.rows) for o in result.outputs) == [("2026-10", 1), ("2026-11", 2)]
+
+
+# ------------------------------------------------------------------------------------------ rejections
+def test_wrong_types_name_rows_and_columns(tmp_path):
+    body = ACTIVITY_HEADER + ACTIVITY_ROW + b"10.0.0.1,bob,17/Jan/2018:10:43:54,GET /,abc,1\n" + ACTIVITY_ROW
+    error = rejected(tmp_path, contract("weblogs.useractivity"), body)
+    assert error.code == "invalid_rows"
+    assert [(e.row, e.column) for e in error.row_errors.kept] == [(2, "http")]
+    assert "not a valid int: 'abc'" in error.row_errors.kept[0].message
+
+
+def test_checks_ranges_regex_and_nullability(tmp_path):
+    body = (
+        ACTIVITY_HEADER
+        + b"10.0.0.1,alice,17/Jan/2018:10:43:54,GET /,999,1\n"  # http above 599
+        + b"10.0.0.1,,17/Jan/2018:10:43:54,GET /,200,1\n"  # username required
+        + b"10.0.0.1,bob,2018-01-17,GET /,200,1\n"  # timestamp regex
+        + b"10.0.0.1,bob,17/Jan/2018:10:43:54,GET /,200,-5\n"  # bytes below 0
+    )
+    error = rejected(tmp_path, contract("weblogs.useractivity"), body)
+    found = {(e.row, e.column) for e in error.row_errors.kept}
+    assert found == {(1, "http"), (2, "username"), (3, "timestamp"), (4, "bytes")}
+    reason = error.reason()
+    assert reason["bad_rows"] == 4 and reason["errors_total"] == 4
+
+
+def test_missing_required_column_is_a_file_error(tmp_path):
+    error = rejected(tmp_path, contract("weblogs.useractivity"), b"ip_address,username\n1.1.1.1,a\n")
+    assert error.code == "missing_columns" and "timestamp" in error.message
+
+
+def test_wrong_delimiter_gets_a_hint(tmp_path):
+    body = (ACTIVITY_HEADER + ACTIVITY_ROW).replace(b",", b";")
+    error = rejected(tmp_path, contract("weblogs.useractivity"), body)
+    assert error.code == "missing_columns" and "delimiter ';'" in error.message
+
+
+def test_unknown_column_rejected_or_ignored_per_contract(tmp_path):
+    body = b"extra," + ACTIVITY_HEADER + b"x," + ACTIVITY_ROW
+    assert rejected(tmp_path, contract("weblogs.useractivity"), body).code == "unknown_columns"
+    result, table = run(tmp_path, contract("weblogs.useractivity", unknown_columns="ignore"), body)
+    assert "extra" not in table.column_names and result.rows_written == 1
+
+
+def test_ragged_rows_are_row_errors(tmp_path):
+    body = ACTIVITY_HEADER + ACTIVITY_ROW + b"10.0.0.1,alice\n" + ACTIVITY_ROW
+    error = rejected(tmp_path, contract("weblogs.useractivity"), body)
+    assert [(e.row, e.message) for e in error.row_errors.kept] == [(2, "expected 6 fields, got 2")]
+
+
+def test_unterminated_quote_is_a_parse_error(tmp_path):
+    body = ACTIVITY_HEADER + b'10.0.0.1,"alice,17/Jan/2018:10:43:54,GET /,200,1\n'
+    error = rejected(tmp_path, contract("weblogs.useractivity"), body)
+    assert error.code in ("parse_error", "invalid_rows")
+
+
+def test_invalid_utf8_is_an_encoding_error(tmp_path):
+    body = ACTIVITY_HEADER + b"10.0.0.1,al\xffce,17/Jan/2018:10:43:54,GET /,200,1\n"
+    assert rejected(tmp_path, contract("weblogs.useractivity"), body).code == "encoding_error"
+
+
+def test_corrupt_gzip(tmp_path):
+    body = gzip.compress(ACTIVITY_HEADER + ACTIVITY_ROW * 100)[:-30]
+    assert rejected(tmp_path, contract("weblogs.useractivity"), body, "a.csv.gz").code == "compression_error"
+
+
+def test_wrong_extension(tmp_path):
+    assert rejected(tmp_path, contract("weblogs.useractivity"), ACTIVITY_HEADER, "a.xlsx").code == "wrong_extension"
+
+
+def test_header_only_file_is_ignored(tmp_path):
+    with pytest.raises(ObjectIgnored) as raised:
+        run(tmp_path, contract("weblogs.useractivity"), ACTIVITY_HEADER)
+    assert raised.value.code == "no_rows"
+
+
+def test_truncated_json_line(tmp_path):
+    body = jsonl(CUSTOMER) + b'{"customerName": "Cut' + b"\n" + jsonl(CUSTOMER)
+    error = rejected(tmp_path, contract("stedi.customer"), body, "c.json")
+    assert [(e.row, e.column) for e in error.row_errors.kept] == [(2, None)]
+    assert "invalid JSON" in error.row_errors.kept[0].message
+
+
+def test_nested_json_where_a_scalar_is_declared(tmp_path):
+    body = jsonl(CUSTOMER, {**CUSTOMER, "phone": {"home": "1"}})
+    error = rejected(tmp_path, contract("stedi.customer"), body, "c.json")
+    assert [(e.row, e.column) for e in error.row_errors.kept] == [(2, "phone")]
+    assert "nested JSON dict" in error.row_errors.kept[0].message
+
+
+def test_json_array_where_lines_are_declared(tmp_path):
+    error = rejected(tmp_path, contract("stedi.customer"), json.dumps([CUSTOMER]).encode(), "c.json")
+    assert error.code == "format_mismatch"
+
+
+def test_unknown_json_key_with_reject_policy(tmp_path):
+    error = rejected(tmp_path, contract("stedi.customer"), jsonl({**CUSTOMER, "ssn": "1"}), "c.json")
+    assert (error.row_errors.kept[0].row, error.row_errors.kept[0].column) == (1, "ssn")
+
+
+def test_missing_required_json_key(tmp_path):
+    record = dict(CUSTOMER)
+    del record["email"]
+    error = rejected(tmp_path, contract("stedi.customer"), jsonl(CUSTOMER, record), "c.json")
+    assert (error.row_errors.kept[0].row, error.row_errors.kept[0].column) == (2, "email")
+    assert error.row_errors.kept[0].message == "required value is missing"
+
+
+def test_duplicate_keys_per_contract(tmp_path):
+    header = b"first_name,last_name,username,email,gender,phone,zip,cc,password,ssn,age\n"
+    row = b"A,B,ab,a@b.c,F,1,12345,4111,pw,123-45-6789,30\n"
+    error = rejected(tmp_path, contract("weblogs.userprofile"), header + row + row)
+    assert error.row_errors.kept[0].row == 2
+    assert "duplicate key, first seen at row 1" in error.row_errors.kept[0].message
+
+
+def test_pii_values_are_not_copied_into_reasons(tmp_path):
+    header = b"first_name,last_name,username,email,gender,phone,zip,cc,password,ssn,age\n"
+    row = b"A,B,ab,a@b.c,F,1,12345,4111,pw,123-45-6789,thirty\n".replace(b"4111", b"4111x")
+    c = contract("weblogs.userprofile")
+    c = c.model_copy(update={"columns": [col if col.name != "age" else col.model_copy(update={"pii": True}) for col in c.columns]})
+    error = rejected(tmp_path, c, header + row)
+    assert "thirty" not in json.dumps(error.reason())
+
+
+def test_error_examples_are_capped_but_counted(tmp_path):
+    bad = b"10.0.0.1,bob,17/Jan/2018:10:43:54,GET /,abc,1\n"
+    error = rejected(tmp_path, contract("weblogs.useractivity", max_reported_errors=5), ACTIVITY_HEADER + bad * 50)
+    assert len(error.row_errors.kept) == 5
+    assert error.reason()["errors_truncated"] is True
+
+
+# ------------------------------------------------------------------------------------------ quarantine_rows
+ORDERS = b"order_id,customer_id,order_date,status,product_id,quantity,unit_price\n"
+
+
+def test_quarantine_rows_loads_good_rows_and_keeps_bad_ones(tmp_path):
+    body = ORDERS + b"1,7,2026-11-01,PLACED,p1,1,9.5\n2,7,2026-11-01,LOST,p2,2,3\n3,x,2026-11-02,PLACED,p1,1,9.5\n4,8,2026-11-02,PLACED,p1,1,1\n"
+    result, table = run(tmp_path, contract("retail.orders"), body)
+    assert result.rows_written == 2 and result.rows_rejected == 2 and result.path == "exact"
+    assert table.column("order_id").to_pylist() == [1, 4]
+    bad = [json.loads(line) for line in result.bad_rows_file.read_text().splitlines()]
+    assert [b["_row"] for b in bad] == [2, 3]
+    assert bad[0]["record"]["status"] == "LOST" and bad[1]["_errors"][0]["column"] == "customer_id"
+
+
+def test_quarantine_rows_with_no_valid_row_rejects_the_file(tmp_path):
+    error = rejected(tmp_path, contract("retail.orders"), ORDERS + b"1,7,2026-11-01,LOST,p1,1,9.5\n")
+    assert error.code == "no_valid_rows"

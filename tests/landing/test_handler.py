@@ -1,0 +1,190 @@
+"""ConvertFunction's handler on moto: official event shapes, catalog, ledger, quarantine, retries."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from .conftest import LANDING, event_for, sqs_batch
+
+CUSTOMERS = b"".join(
+    json.dumps(
+        {
+            "customerName": f"Customer {i}", "email": f"c{i}@example.com", "phone": "8015551212",
+            "birthDay": "1990-01-01", "serialNumber": f"serial-{i}", "registrationDate": 1655564376361 + i,
+            "lastUpdateDate": 1655564376361 + i,
+            **({"shareWithResearchAsOfDate": 1655564376361} if i % 2 else {}),
+        }
+    ).encode() + b"\n"
+    for i in range(10)
+)
+ACTIVITY = b"ip_address,username,timestamp,request,http,bytes\n" + b"10.0.0.1,alice,17/Jan/2018:10:43:54,GET /petstore/Cats/Treats,200,512\n" * 5
+
+
+def test_bare_eventbridge_event_converts_and_registers(lake, app, context):
+    obj = lake.put("stedi/customer/customers-1.json", CUSTOMERS)
+    outcome = app.handler(event_for(obj), context)
+    assert outcome["state"] == "converted" and outcome["rows_written"] == 10
+    rows = lake.raw_rows("customer_landing")
+    assert len(rows) == 10 and isinstance(rows[0]["registrationDate"], int)
+    table = lake.glue.get_table(DatabaseName="lakehouse_dev_raw", Name="customer_landing")["Table"]
+    assert table["StorageDescriptor"]["Location"] == f"s3://{lake.settings.raw_bucket}/customer_landing/"
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["ingest_date"]
+    columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
+    assert columns["registrationdate"] == "bigint" and columns["_ingested_at"] == "timestamp"
+    partitions = lake.glue.get_partitions(DatabaseName="lakehouse_dev_raw", TableName="customer_landing")["Partitions"]
+    assert len(partitions) == 1 and partitions[0]["StorageDescriptor"]["Location"].endswith(
+        f"/customer_landing/ingest_date={partitions[0]['Values'][0]}/"
+    )
+    entry = lake.ledger("stedi/customer/customers-1.json")
+    assert entry.state == "converted" and entry.rows_written == 10 and entry.etag == obj.etag
+    assert entry.outputs == [f"s3://{lake.settings.raw_bucket}/{k}" for k in lake.raw_keys("customer_landing")]
+
+
+def test_sqs_wrapped_batch_reports_no_failures(lake, app, context):
+    a = lake.put("stedi/customer/a.json", CUSTOMERS)
+    b = lake.put("weblogs/useractivity/day 1+2.csv.gz", gzip.compress(ACTIVITY))
+    response = app.handler(sqs_batch(event_for(a), event_for(b)), context)
+    assert response == {"batchItemFailures": []}
+    assert lake.ledger("weblogs/useractivity/day 1+2.csv.gz").rows_written == 5
+    assert len(lake.raw_rows("useractivity")) == 5
+
+
+def test_the_shipped_event_fixtures_parse(lake, app, context):
+    """events/*.json are the official shapes: the encoded key decodes, the folder marker is ignored."""
+    import pathlib
+
+    events = pathlib.Path(__file__).resolve().parents[2] / "events"
+    batch = json.loads((events / "sqs-s3-object-created-batch.json").read_text())
+    for record in batch["Records"]:  # point them at the moto landing bucket, keep everything else
+        body = json.loads(record["body"])
+        body["detail"]["bucket"]["name"] = LANDING
+        record["body"] = json.dumps(body)
+    response = app.handler(batch, context)
+    assert response == {"batchItemFailures": []}
+    # the fixtures' objects do not exist in moto: recorded as ignored ("deleted"), under their decoded keys
+    assert lake.ledger("stedi/customer/customers-1.json").reason_code == "deleted"
+    assert lake.ledger("retail/orders/2026 11/orders été + returns.csv").reason_code == "deleted"
+    assert lake.ledger("stedi/customer/").reason_code == "folder_marker"
+
+
+def test_duplicate_delivery_does_not_duplicate_rows(lake, app, context):
+    obj = lake.put("stedi/customer/a.json", CUSTOMERS)
+    event = event_for(obj)
+    app.handler(sqs_batch(event), context)
+    app.handler(sqs_batch(event, event), context)
+    assert len(lake.raw_rows("customer_landing")) == 10
+    assert len(lake.raw_keys("customer_landing")) == 1
+
+
+def test_reupload_replaces_the_objects_rows(lake, app, context):
+    first = lake.put("stedi/customer/a.json", CUSTOMERS)
+    app.handler(event_for(first), context)
+    second = lake.put("stedi/customer/a.json", CUSTOMERS.split(b"\n", 3)[3])
+    assert second.etag != first.etag
+    app.handler(event_for(second), context)
+    rows = lake.raw_rows("customer_landing")
+    assert len(rows) == 7
+    assert {r["_source_version"] for r in rows} == {second.version_id}
+
+
+def test_late_event_for_an_older_version_reads_that_version(lake, app, context):
+    first = lake.put("stedi/customer/a.json", CUSTOMERS)
+    lake.put("stedi/customer/a.json", CUSTOMERS.split(b"\n", 3)[3])
+    outcome = app.handler(event_for(first), context)
+    assert outcome["rows_written"] == 10
+
+
+def test_rejected_file_is_quarantined_with_reason_and_one_alert(lake, app, context):
+    bad = CUSTOMERS.replace(b'"registrationDate": 1655564376363', b'"registrationDate": "yesterday"')
+    obj = lake.put("stedi/customer/bad.json", bad)
+    app.handler(sqs_batch(event_for(obj)), context)
+    entry = lake.ledger("stedi/customer/bad.json")
+    assert entry.state == "quarantined" and entry.reason_code == "invalid_rows"
+    quarantined = lake.s3.get_object(Bucket=lake.settings.quarantine_bucket, Key="stedi/customer/bad.json")
+    assert quarantined["Body"].read() == bad
+    reason = lake.quarantine_reason("stedi/customer/bad.json")
+    assert reason["code"] == "invalid_rows" and reason["errors"] == [
+        {"row": 3, "column": "registrationDate", "message": "not a valid bigint: 'yesterday'"}
+    ]
+    assert lake.s3.head_object(Bucket=LANDING, Key="stedi/customer/bad.json")  # the original stays
+    assert lake.raw_keys("customer_landing") == []
+    alerts = lake.alerts()
+    assert len(alerts) == 1
+    assert alerts[0]["message"]["reason_code"] == "invalid_rows"
+    assert alerts[0]["subject"].startswith("[lakehouse] stedi.customer quarantined")
+
+
+def test_rows_quarantined_under_quarantine_rows_policy(lake, app, context):
+    body = (
+        b"order_id,customer_id,order_date,status,product_id,quantity,unit_price\n"
+        b"1,7,2026-11-01,PLACED,p1,1,9.5\n2,7,2026-11-01,LOST,p2,2,3\n"
+    )
+    obj = lake.put("retail/orders/o.csv", body)
+    app.handler(event_for(obj), context)
+    entry = lake.ledger("retail/orders/o.csv")
+    assert (entry.state, entry.rows_written, entry.rows_rejected) == ("converted", 1, 1)
+    rows = lake.s3.get_object(Bucket=lake.settings.quarantine_bucket, Key="retail/orders/o.csv.rejected-rows.jsonl")
+    assert json.loads(rows["Body"].read().splitlines()[0])["record"]["status"] == "LOST"
+    assert lake.quarantine_reason("retail/orders/o.csv")["rejected_rows"].endswith(".rejected-rows.jsonl")
+    assert len(lake.alerts()) == 1
+
+
+@pytest.mark.parametrize(
+    "key, body, code",
+    [
+        ("stedi/customer/", b"", "folder_marker"),
+        ("stedi/customer/empty.json", b"", "zero_bytes"),
+        ("nobody/knows/this.csv", b"a\n1\n", "unknown_prefix"),
+        ("weblogs/useractivity/header-only.csv", ACTIVITY.split(b"\n")[0] + b"\n", "no_rows"),
+    ],
+)
+def test_ignored_objects_are_recorded_without_alerts(lake, app, context, key, body, code):
+    obj = lake.put(key, body)
+    app.handler(event_for(obj), context)
+    entry = lake.ledger(key)
+    assert (entry.state, entry.reason_code) == ("ignored", code)
+    assert lake.alerts() == []
+
+
+class FlakyS3:
+    """Delegates to the moto S3 client, but throttles GetObject for one key (an injected fault)."""
+
+    def __init__(self, real, key: str, code: str = "SlowDown"):
+        self.real, self.key, self.code = real, key, code
+
+    def get_object(self, **kwargs):
+        if kwargs["Key"] == self.key:
+            raise ClientError({"Error": {"Code": self.code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject")
+        return self.real.get_object(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_a_transient_s3_error_fails_only_its_record(lake, app, context):
+    good = lake.put("stedi/customer/good.json", CUSTOMERS)
+    flaky = lake.put("stedi/customer/flaky.json", CUSTOMERS)
+    service, _, _ = app.runtime()
+    service.clients.__dict__["s3"] = FlakyS3(lake.s3, flaky.key)
+    response = app.handler(sqs_batch(event_for(good), event_for(flaky)), context)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}
+    assert lake.ledger(good.key).state == "converted"
+    failed = lake.ledger(flaky.key)
+    assert failed.state == "failed" and failed.reason_code == "SlowDown"
+    # the redelivery (S3 has recovered) converts it; the last allowed delivery is recorded as dead-lettered
+    service.clients.__dict__["s3"] = lake.s3
+    assert app.handler(sqs_batch(event_for(flaky), receive_count=2), context) == {"batchItemFailures": []}
+    assert lake.ledger(flaky.key).state == "converted"
+
+
+def test_the_last_failed_delivery_is_recorded_as_dead_lettered(lake, app, context):
+    obj = lake.put("stedi/customer/flaky.json", CUSTOMERS)
+    service, _, _ = app.runtime()
+    service.clients.__dict__["s3"] = FlakyS3(lake.s3, obj.key, code="InternalError")
+    response = app.handler(sqs_batch(event_for(obj), receive_count=3), context)
+    assert len(response["batchItemFailures"]) == 1
+    assert lake.ledger(obj.key).state == "dead_lettered"
