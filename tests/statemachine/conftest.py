@@ -2,13 +2,12 @@
 
 Everything the ASL talks to (the Glue job, the zone crawlers, the alert topic) is created in moto under the names the
 template would give it, the DefinitionSubstitutions are read from template.yaml and resolved against those, and an
-SQS queue subscribed to the topic collects the alerts. The moto patches below are test-only and each says which moto
-behaviour it works around.
+SQS queue subscribed to the topic collects the alerts. The moto workarounds come from lakehouse_local.moto_patches
+(shared with the local emulation); the failure injection below is test-only.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 import uuid
@@ -23,15 +22,8 @@ import yaml
 from moto import mock_aws
 from moto.glue import models as glue_models
 from moto.moto_api import state_manager
-from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-    state_task_service_aws_sdk as sfn_aws_sdk,
-)
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-    state_task_service_glue as sfn_glue,
-)
-from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl as sfn_branches
-from moto.stepfunctions.parser.asl.component.state.fail import state_fail as sfn_state_fail
+
+from lakehouse_local import moto_patches
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -107,68 +99,8 @@ def substitute(asl_text: str, substitutions: dict[str, str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- moto patches
-def _glue_sync_eval_integration_pattern(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-    """Replacement for StateTaskServiceCallback._eval_integration_pattern on the Glue service task.
-
-    moto 5.2.1 bug: for ``arn:aws:states:::glue:startJobRun.sync`` the callback endpoint stays ``None`` (Glue supports
-    no .waitForTaskToken) but the method's ``finally`` calls ``callback_endpoint.interrupt_all()`` unconditionally,
-    so every .sync Glue task dies with "AttributeError: 'NoneType' object has no attribute 'interrupt_all'". Glue only
-    supports .sync, so this is the same method minus the callback/heartbeat branches: poll GetJobRun until the run
-    ends, push the run (SUCCEEDED) or raise States.TaskFailed (FAILED/TIMEOUT/ERROR) exactly as moto's own resolver.
-    """
-    task_output = env.stack.pop()
-    self.timeout.eval(env=env)
-    timeout_seconds = env.stack.pop()
-    env.stack.append(task_output)
-    sync_resolver = self._build_sync_resolver(
-        env=env,
-        resource_runtime_part=resource_runtime_part,
-        normalised_parameters=normalised_parameters,
-        state_credentials=state_credentials,
-    )
-    outcome = self._eval_sync(
-        env=env,
-        sync_resolver=sync_resolver,
-        timeout_seconds=timeout_seconds,
-        callback_endpoint=None,
-        heartbeat_endpoint=None,
-    )
-    env.stack.append(outcome)
-
-
-class _FailStateErrorName(ErrorName):
-    """Error name re-raised by a Fail state or a failed Parallel branch, whatever its prefix.
-
-    moto 5.2.1 (like LocalStack, localstack/localstack#10489) wraps the error of a Fail state (state_fail.py) and of a
-    failed Parallel branch (branches_decl.py) in ``CustomErrorName``, which raises "Custom Error Names MUST NOT begin
-    with the prefix 'States.'" when that error is e.g. ``States.TaskFailed``: the execution then ends with moto's own
-    error instead of the re-raised one. Step Functions propagates the original error, which the ASL relies on.
-    """
-
-
-def _json_native(value: Any) -> Any:
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _json_native(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_native(v) for v in value]
-    return value
-
-
-_original_aws_sdk_eval = sfn_aws_sdk.StateTaskServiceAwsSdk._eval_service_task
-
-
-def _aws_sdk_eval_json_native(self, env, *args: Any, **kwargs: Any) -> None:
-    """moto 5.2.1 pushes the raw boto3 response of an ``aws-sdk:*`` task into the state data, datetime objects
-    included (e.g. getCrawler's CreationTime, LastCrawl.StartTime). Step Functions' state data is JSON, so
-    ``States.JsonToString`` and DescribeExecution's output then fail in moto with "Object of type datetime is not
-    JSON serializable". Make the response JSON-native (timestamps as ISO-8601 strings) as Step Functions does."""
-    _original_aws_sdk_eval(self, env, *args, **kwargs)
-    env.stack.append(_json_native(env.stack.pop()))
-
-
-_LAST_CRAWL_STATUS = {"COMPLETED": "SUCCEEDED", "STOPPED": "CANCELLED", "FAILED": "FAILED"}
+# The moto workarounds the ASL needs (glue .sync crash, States.* re-raise, JSON aws-sdk results, LastCrawl status)
+# live in lakehouse_local.moto_patches, shared with the local emulation; the failure injection below is test-only.
 
 
 @dataclass
@@ -192,10 +124,7 @@ def faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
     (c) LastCrawl.Status uses the real API's values, and (d) chosen job runs / crawls end FAILED with a message."""
     registry = Faults()
 
-    monkeypatch.setattr(sfn_glue.StateTaskServiceGlue, "_eval_integration_pattern", _glue_sync_eval_integration_pattern)
-    monkeypatch.setattr(sfn_state_fail, "CustomErrorName", _FailStateErrorName)
-    monkeypatch.setattr(sfn_aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", _aws_sdk_eval_json_native)
-    monkeypatch.setattr(sfn_branches, "CustomErrorName", _FailStateErrorName)
+    moto_patches.apply(monkeypatch.setattr)
 
     original_start_job_run = glue_models.FakeJob.start_job_run
 
@@ -229,23 +158,11 @@ def faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
             crawl._transitions = [("RUNNING", "FAILED")]
             crawl.error_message = message
 
-    original_crawler_as_dict = glue_models.FakeCrawler.as_dict
-
-    def crawler_as_dict(self) -> dict[str, Any]:
-        # moto reports the crawl's own state (COMPLETED/STOPPED) as LastCrawl.Status; the Glue API's values are
-        # SUCCEEDED | CANCELLED | FAILED (GetCrawler -> Crawler.LastCrawl.Status), which the ASL checks.
-        data = original_crawler_as_dict(self)
-        if "LastCrawl" in data:
-            data["LastCrawl"]["Status"] = _LAST_CRAWL_STATUS.get(data["LastCrawl"]["Status"], data["LastCrawl"]["Status"])
-            message = getattr(self.crawls[-1], "error_message", None)
-            if message and data["LastCrawl"]["Status"] == "FAILED":
-                data["LastCrawl"]["ErrorMessage"] = message
-        return data
+    # moto_patches.crawler_as_dict maps LastCrawl.Status to the API's values and reports a crawl's error_message.
 
     monkeypatch.setattr(glue_models.FakeJob, "start_job_run", start_job_run)
     monkeypatch.setattr(glue_models.FakeJobRun, "as_dict", run_as_dict)
     monkeypatch.setattr(glue_models.FakeCrawler, "start_crawler", start_crawler)
-    monkeypatch.setattr(glue_models.FakeCrawler, "as_dict", crawler_as_dict)
     return registry
 
 
