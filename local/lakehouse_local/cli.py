@@ -17,6 +17,7 @@ def _convert(args: argparse.Namespace) -> int:
     from lakehouse.contracts import ContractError, ContractRegistry
     from lakehouse.convert import convert
     from lakehouse.outcomes import FileRejected, Lineage, ObjectIgnored
+    from lakehouse.readers import DEFAULT_BLOCK_SIZE
 
     try:
         contract = ContractRegistry.from_directory(args.pipelines_dir).get(args.pipeline, args.dataset)
@@ -40,7 +41,7 @@ def _convert(args: argparse.Namespace) -> int:
                 lineage=lineage,
                 out_dir=out_dir,
                 work_dir=Path(work),
-                block_size=args.block_size << 10 if args.block_size else 8 << 20,
+                block_size=args.block_size << 10 if args.block_size else DEFAULT_BLOCK_SIZE,
             )
         except FileRejected as exc:
             summary.update(status="rejected", rows_written=0, reason=exc.reason())
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--output", required=True, help="folder for the Parquet output")
     conv.add_argument("--key", help="landing key to pretend (default: <landing_prefix><file name>)")
     conv.add_argument("--pipelines-dir", default=DEFAULT_PIPELINES, type=Path, help="default: ./pipelines")
-    conv.add_argument("--block-size", type=int, default=0, help="parser block size in KiB (default 8192)")
+    conv.add_argument("--block-size", type=int, default=0, help="parser block size in KiB (default 1024)")
     conv.set_defaults(func=_convert)
 
     from . import commands

