@@ -341,9 +341,12 @@ def spark_session(app_name: str = "pipeline_step", master: str | None = None) ->
     from pyspark.sql import SparkSession
 
     b = SparkSession.builder.appName(app_name)
-    if master or "PYSPARK_GATEWAY_PORT" not in os.environ:
+    # spark-submit (which Glue uses to start the script) sets these; a plain ``python`` run has neither.
+    under_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ or "SPARK_ENV_LOADED" in os.environ
+    if master or not under_spark_submit:
         b = (b.master(master or "local[2]")
              .config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.shuffle.partitions", "2")
              .config("spark.default.parallelism", "2")
              .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
@@ -533,12 +536,16 @@ def run_step(spark: Any, pipeline: Pipeline, step_name: str, roots: ZoneRoots, *
         written = spark.sql(step.sql).limit(0) if action == "run" else None
         if written is None:
             raise PipelineError(f"step {step.name!r}: nothing to check at {target_read}")
+    written = written.cache()  # the expectations scan it several times; step outputs are modest in size
     written.createOrReplaceTempView(step.name)  # lets keys_exist refer to the step itself
-    n = written.count()
-    result.rows = n
-    if action == "run":
-        result.rows_written = n
-    result.expectations_passed, failures = evaluate_expectations(spark, step.name, written, step.expectations, n)
+    try:
+        n = written.count()
+        result.rows = n
+        if action == "run":
+            result.rows_written = n
+        result.expectations_passed, failures = evaluate_expectations(spark, step.name, written, step.expectations, n)
+    finally:
+        written.unpersist()
     result.seconds = round(time.monotonic() - started, 3)
     if failures:
         result.status, result.error = "FAILED", "; ".join(failures)

@@ -95,6 +95,29 @@ def test_sample_numbers_make_every_table_non_empty():
     assert EXPECTED_ROWS["page_views_by_state"] > 0
 
 
+def test_samples_are_generated_deterministically(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "tests" / "samples" / "generate.py"), str(tmp_path)], check=True,
+                   capture_output=True)
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert generated, "the generator wrote nothing"
+    for rel in generated:
+        assert (tmp_path / rel).read_bytes() == (PIPELINES / rel).read_bytes(), f"{rel} is stale: rerun generate.py"
+
+
+def test_sample_files_respect_contract_keys():
+    """The converter rejects a file with duplicate keys, so the samples must not have any."""
+    import yaml
+
+    for contract_path in PIPELINES.glob("*/contracts/*.yaml"):
+        contract = yaml.safe_load(contract_path.read_text())
+        if not contract.get("key"):
+            continue
+        folder = contract_path.parents[1] / "samples" / contract["landing_prefix"]
+        rows = _csv(folder) if contract["format"]["type"] == "csv" else _jsonl(folder)
+        keys = [tuple(r[k] for k in contract["key"]) for r in rows]
+        assert rows and len(keys) == len(set(keys)), f"duplicate {contract['key']} in {folder}"
+
+
 # ------------------------------------------------------------------------------------------------ example pipelines
 @pytest.fixture(scope="session")
 def built(spark, lake) -> dict[str, ps.StepResult]:
@@ -232,7 +255,7 @@ def test_cli_runs_a_step_in_a_subprocess(fresh_lake):
     cmd = [sys.executable, str(ROOT / "glue" / "pipeline_step.py"), "--JOB_NAME", "x", "--pipeline", "stedi",
            "--step", "customer_trusted", "--source-root", str(fresh_lake), "--target-root", str(fresh_lake),
            "--job-bookmark-option", "job-bookmark-disable"]  # unknown Glue arguments are ignored
-    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_GATEWAY_PORT"}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYSPARK_GATEWAY_PORT", "SPARK_ENV_LOADED")}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, cwd=str(fresh_lake))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,6 +1,6 @@
 """Generate the small, deterministic, synthetic sample files of the example pipelines.
 
-    python tests/samples/generate.py
+    python tests/samples/generate.py            # or: ... generate.py OUT_DIR (writes OUT_DIR/<pipeline>/samples/...)
 
 rewrites ``pipelines/<pipeline>/samples/<landing key path>`` (the same keys a user would drop into the landing
 bucket). Everything is derived from a fixed seed, so the output is byte-for-byte stable; commit it.
@@ -17,8 +17,8 @@ STEDI (24 customers, ids 0..23)
     the accelerometer timestamps of the same customer.
   => customer_trusted 15, accelerometer_trusted 56, customer_curated 7, step_trainer_trusted 70,
      machine_learning_curated 56.
-weblogs: 30 user profiles, 14 zip code rows (12 zip codes, 2 "ACCEPTABLE" duplicates), 200 requests, a few of
-them by users without a profile.
+weblogs: 30 user profiles (one with a zip code missing from the reference data), 13 zip codes (one decommissioned),
+200 requests, a few of them by guests without a profile.
 retail: 40 order lines for November 2026 plus 2 bad rows (unknown status, quantity 0).
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ import csv
 import io
 import json
 import random
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -45,7 +46,7 @@ EPOCH_2026 = 1767225600000  # 2026-01-01T00:00:00Z in epoch milliseconds
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8", newline="")
-    print(f"wrote {path.relative_to(ROOT)} ({len(text.encode())} bytes)")
+    print(f"wrote {path} ({len(text.encode())} bytes)")
 
 
 def _jsonl(rows: list[dict]) -> str:
@@ -123,10 +124,8 @@ def weblogs(rng: random.Random) -> None:
     out = PIPELINES / "weblogs" / "samples" / "weblogs"
     ziprows = [[z, "STANDARD", city, st, "PRIMARY", lat, lon, f"NA-US-{st}-{city.replace(' ', '')}", "false"]
                for z, city, st, lat, lon in ZIPS]
-    # the reference data lists some zip codes more than once (alternative city names)
-    ziprows.append(["98052", "STANDARD", "ADELAIDE", "WA", "ACCEPTABLE", 47.67, -122.12, "NA-US-WA-ADELAIDE", "false"])
-    ziprows.append(["10001", "STANDARD", "EMPIRE STATE", "NY", "NOT ACCEPTABLE", 40.75, -73.99, "NA-US-NY-EMPIRESTATE",
-                    "false"])
+    # one decommissioned zip code that no profile uses (the contract's key is Zipcode: no duplicates in a file)
+    ziprows.append(["98000", "PO BOX", "SEATTLE", "WA", "PRIMARY", 47.61, -122.33, "NA-US-WA-SEATTLE", "true"])
     _write(out / "zipcodes" / "zipcodes.csv",
            _csv(["Zipcode", "ZipCodeType", "City", "State", "LocationType", "Lat", "Long", "Location",
                  "Decommisioned"], ziprows))
@@ -179,7 +178,11 @@ def retail(rng: random.Random) -> None:
            _csv(["order_id", "customer_id", "order_date", "status", "product_id", "quantity", "unit_price"], rows))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    global PIPELINES
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        PIPELINES = Path(argv[0])
     stedi(random.Random(SEED))
     weblogs(random.Random(SEED + 1))
     retail(random.Random(SEED + 2))
