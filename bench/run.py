@@ -42,7 +42,7 @@ DATASETS = {
     "weblogs-csv": ("weblogs", "weblogs", "useractivity", "csv", "useractivity.csv"),
     "accel-jsonl": ("accelerometer", "stedi", "accelerometer", "jsonl", "accelerometer.jsonl"),
 }
-CONTENDERS = ["lakehouse", "book", "pyarrow", "duckdb"]
+CONTENDERS = ["lakehouse", "lakehouse-venv", "book", "pyarrow", "duckdb"]
 SIZES = {"full": (250, 1000), "quick": (4, 16)}  # (main size, flat-memory size) in MB (10^6 bytes)
 IMPORT_RUNS = 7
 HEAVY_MODULES = ("pyarrow", "pandas", "numpy", "duckdb", "awswrangler", "boto3", "botocore", "pydantic", "yaml")
@@ -54,6 +54,7 @@ HEAVY_MODULES = ("pyarrow", "pandas", "numpy", "duckdb", "awswrangler", "boto3",
 @dataclass
 class Run:
     seconds: float
+    cpu_s: float  # user + system CPU time of the child: less sensitive to a busy machine than wall time
     peak_rss_mb: float
     output_mb: float
     returncode: int
@@ -77,6 +78,10 @@ class Result:
         return statistics.median(r.seconds for r in self.ok) if self.ok else None
 
     @property
+    def median_cpu_s(self) -> float | None:
+        return statistics.median(r.cpu_s for r in self.ok) if self.ok else None
+
+    @property
     def mb_per_s(self) -> float | None:
         return self.input_mb / self.median_s if self.median_s else None
 
@@ -95,6 +100,7 @@ class Result:
             "contender": self.contender,
             "input_mb": round(self.input_mb, 1),
             "median_s": _round(self.median_s, 3),
+            "median_cpu_s": _round(self.median_cpu_s, 3),
             "mb_per_s": _round(self.mb_per_s, 1),
             "peak_rss_mb": _round(self.peak_rss_mb, 1),
             "output_mb": _round(self.output_mb, 1),
@@ -119,20 +125,24 @@ def dir_bytes(path: Path) -> int:
     return total
 
 
-def measure(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None, log: Path) -> tuple[float, float, int]:
-    """Runs ``cmd`` to completion; returns (wall seconds, the child's peak RSS in MB, exit code)."""
+def measure(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None, log: Path) -> tuple[float, float, int, float]:
+    """Runs ``cmd`` to completion; returns (wall seconds, the child's peak RSS in MB, exit code, CPU seconds)."""
     with log.open("wb") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; tell Popen
-    return seconds, usage.ru_maxrss * 1024 / MB, proc.returncode  # ru_maxrss is KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, usage.ru_maxrss * 1024 / MB, proc.returncode, cpu  # ru_maxrss is KiB on Linux
 
 
 def contender_cmd(contender: str, dataset: str, source: Path, out: Path) -> list[str]:
     _, pipeline, name, fmt, _ = DATASETS[dataset]
-    if contender == "lakehouse":
+    if contender == "lakehouse":  # as deployed: the Lambda layer has no pandas (see contenders.py)
+        return [PY, str(HERE / "contenders.py"), contender, fmt, str(source), str(out), pipeline, name,
+                str(ROOT / "pipelines")]
+    if contender == "lakehouse-venv":  # the console script in the dev venv, where pyarrow also imports pandas
         script = Path(PY).parent / "lakehouse"
         prefix = [str(script)] if script.exists() else [PY, "-c", "import sys; from lakehouse_local.cli import main; sys.exit(main())"]
         return prefix + [
@@ -154,12 +164,12 @@ def run_contenders(jobs: list[Result], inputs: dict[tuple[str, str], Path], runs
             out.mkdir(parents=True)
             log = work / "logs" / f"{job.dataset}-{job.size}-{job.contender}-{attempt}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
-            seconds, rss, code = measure(contender_cmd(job.contender, job.dataset, source, out), cwd=ROOT, log=log)
+            seconds, rss, code, cpu = measure(contender_cmd(job.contender, job.dataset, source, out), cwd=ROOT, log=log)
             error = "" if code == 0 else log.read_text(errors="replace")[-800:]
-            job.runs.append(Run(round(seconds, 3), round(rss, 1), round(dir_bytes(out) / MB, 2), code, error))
+            job.runs.append(Run(round(seconds, 3), round(cpu, 3), round(rss, 1), round(dir_bytes(out) / MB, 2), code, error))
             shutil.rmtree(out, ignore_errors=True)
             state = "ok" if code == 0 else f"EXIT {code}"
-            say(f"  {job.dataset:12} {job.size:4} {job.contender:10} run {attempt + 1}: {seconds:7.2f} s  "
+            say(f"  {job.dataset:12} {job.size:4} {job.contender:14} run {attempt + 1}: {seconds:7.2f} s  {cpu:6.2f} cpu s  "
                 f"{rss:7.1f} MB RSS  {state}")
 
 
@@ -326,14 +336,16 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def render(report: dict) -> str:
     lines = []
-    head = f"{'dataset':12} {'input':>6} {'contender':10} {'median s':>9} {'MB/s':>7} {'peak RSS MB':>11} {'output MB':>9}  status"
+    head = f"{'dataset':12} {'input':>6} {'contender':14} {'median s':>9} {'cpu s':>6} {'MB/s':>7} {'peak RSS MB':>11} {'output MB':>9}  status"
     lines += ["", "Contenders (median of runs; peak RSS = max over runs; MB = 10^6 bytes)", head, "-" * len(head)]
     for r in report["results"]:
         lines.append(
-            f"{r['dataset']:12} {r['input_mb']:6.0f} {r['contender']:10} {_fmt(r['median_s'], '9.2f')} "
+            f"{r['dataset']:12} {r['input_mb']:6.0f} {r['contender']:14} {_fmt(r['median_s'], '9.2f')} {_fmt(r['median_cpu_s'], '6.2f')} "
             f"{_fmt(r['mb_per_s'], '7.1f')} {_fmt(r['peak_rss_mb'], '11.1f')} {_fmt(r['output_mb'], '9.1f')}  "
             f"{r['status']} ({len(r['runs'])} run{'s' if len(r['runs']) != 1 else ''})"
         )
+    lines.append("lakehouse = `lakehouse convert` with the Lambda layer's packages (no pandas); lakehouse-venv = the "
+                 "console script in the dev venv, where pyarrow also imports pandas. Targets use `lakehouse`.")
     imp = report["import"]
     lines += ["", "Handler import: " + (
         f"median {imp['median_s']:.3f} s over {len(imp['runs'])} runs (bare interpreter {imp['interpreter_only_s']:.3f} s); "
