@@ -42,11 +42,15 @@ class Lake:
     alert_queue_url: str
     settings: Settings
     metrics: list = field(default_factory=list)
+    puts: int = 0
 
     def put(self, key: str, body: bytes) -> LandingObject:
+        """Upload like a producer would; the object carries the sequencer S3 would put in its event."""
         self.s3.put_object(Bucket=LANDING, Key=key, Body=body)
         head = self.s3.head_object(Bucket=LANDING, Key=key)
-        return LandingObject(LANDING, key, head["ETag"].strip('"'), head.get("VersionId", ""), len(body))
+        self.puts += 1
+        sequencer = f"{0x617F08299329D189 + self.puts:016X}"
+        return LandingObject(LANDING, key, head["ETag"].strip('"'), head.get("VersionId", ""), len(body), sequencer)
 
     def service(self, **client_overrides: Any) -> LandingService:
         registry = ContractRegistry.from_directory(self.settings.pipelines_dir)
@@ -159,7 +163,13 @@ def event_for(obj: LandingObject, *, raw_key: str | None = None) -> dict:
     event["detail"]["bucket"]["name"] = obj.bucket
     event["resources"] = [f"arn:aws:s3:::{obj.bucket}"]
     event["detail"]["object"].update(
-        {"key": raw_key or quote_plus(obj.key, safe="/"), "size": obj.size, "etag": obj.etag, "version-id": obj.version_id}
+        {
+            "key": raw_key or quote_plus(obj.key, safe="/"),
+            "size": obj.size,
+            "etag": obj.etag,
+            "version-id": obj.version_id,
+            "sequencer": obj.sequencer or event["detail"]["object"]["sequencer"],
+        }
     )
     return event
 

@@ -91,11 +91,22 @@ def test_reupload_replaces_the_objects_rows(lake, app, context):
     assert {r["_source_version"] for r in rows} == {second.version_id}
 
 
-def test_late_event_for_an_older_version_reads_that_version(lake, app, context):
+def test_events_are_read_at_their_own_version(lake, app, context):
     first = lake.put("stedi/customer/a.json", CUSTOMERS)
     lake.put("stedi/customer/a.json", CUSTOMERS.split(b"\n", 3)[3])
     outcome = app.handler(event_for(first), context)
     assert outcome["rows_written"] == 10
+
+
+def test_a_late_event_for_an_older_version_changes_nothing(lake, app, context):
+    first = lake.put("stedi/customer/a.json", CUSTOMERS)
+    second = lake.put("stedi/customer/a.json", CUSTOMERS.split(b"\n", 3)[3])
+    app.handler(event_for(second), context)
+    outcome = app.handler(event_for(first), context)
+    assert (outcome["state"], outcome["reason_code"]) == ("ignored", "superseded")
+    assert len(lake.raw_rows("customer_landing")) == 7
+    entry = lake.ledger("stedi/customer/a.json")
+    assert (entry.state, entry.version_id) == ("converted", second.version_id)
 
 
 def test_rejected_file_is_quarantined_with_reason_and_one_alert(lake, app, context):

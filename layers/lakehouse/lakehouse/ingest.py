@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 
 from .aws import AwsClients, error_code
 from .catalog import Catalog
-from .ledger import Ledger, LedgerEntry
+from .ledger import Ledger, LedgerEntry, sequencer_order
 from .outcomes import FileRejected, Lineage, ObjectIgnored
 from .settings import Settings
 
@@ -72,6 +72,17 @@ class LandingObject:
         }
 
 
+class Superseded(ObjectIgnored):
+    """The event is for an older version of a key than the one already recorded or now stored."""
+
+    def __init__(self, message: str):
+        super().__init__("superseded", message)
+
+
+def _is_older(sequencer: str, recorded: str) -> bool:
+    return bool(sequencer and recorded) and sequencer_order(sequencer) < sequencer_order(recorded)
+
+
 class LandingService:
     def __init__(
         self,
@@ -98,6 +109,7 @@ class LandingService:
             state="failed",
             etag=obj.etag,
             version_id=obj.version_id,
+            sequencer=obj.sequencer,
             size=obj.size or 0,
             pipeline=contract.pipeline if contract else "",
             dataset=contract.dataset if contract else "",
@@ -111,7 +123,15 @@ class LandingService:
                 raise ObjectIgnored("unknown_prefix", f"no contract's landing_prefix matches {obj.key!r}")
             if obj.size == 0:
                 raise ObjectIgnored("zero_bytes", "the object is empty (0 bytes)")
-            self._convert(obj, contract, entry)
+            previous = self.ledger.get(obj.uri)
+            if previous and _is_older(obj.sequencer, previous.sequencer):
+                raise Superseded(f"a newer version of the key (sequencer {previous.sequencer}) was already recorded")
+            self._convert(obj, contract, entry, previous)
+        except Superseded as exc:
+            # A late event for an older version: the key's ledger entry and rows belong to the newer version.
+            entry.state, entry.reason_code, entry.reason = "ignored", exc.code, exc.message
+            self.metric("FilesIgnored", "Count", 1)
+            logger.info("superseded", extra={"reason": exc.message})
         except ObjectIgnored as exc:
             entry.state, entry.reason_code, entry.reason = "ignored", exc.code, exc.message
             self.ledger.record(entry)
@@ -132,10 +152,9 @@ class LandingService:
         }
 
     # ----------------------------------------------------------------------------- converted
-    def _convert(self, obj: LandingObject, contract: Contract, entry: LedgerEntry) -> None:
+    def _convert(self, obj: LandingObject, contract: Contract, entry: LedgerEntry, previous: LedgerEntry | None) -> None:
         from .convert import convert  # pyarrow is imported on the first conversion, not at cold start
 
-        previous = self.ledger.get(obj.uri)
         lineage = Lineage(obj.key, obj.version_id or obj.etag, datetime.now(timezone.utc))
         with tempfile.TemporaryDirectory(prefix="convert-", dir=self.settings.work_dir) as tmp:
             out_dir, work_dir = Path(tmp, "out"), Path(tmp, "work")
@@ -181,7 +200,7 @@ class LandingService:
             except Exception as exc:
                 code = error_code(exc)
                 if code in ("PreconditionFailed", "412"):
-                    raise ObjectIgnored("superseded", "the object was overwritten since this event; its newer event converts it") from exc
+                    raise Superseded("the object was overwritten since this event; its newer event converts it") from exc
                 if code in ("NoSuchKey", "NoSuchVersion", "404"):
                     raise ObjectIgnored("deleted", "the object no longer exists") from exc
                 raise

@@ -17,6 +17,7 @@ class LedgerEntry:
     state: State
     etag: str = ""
     version_id: str = ""
+    sequencer: str = ""  # S3's ordering of events for this key (hex; compare with sequencer_order)
     size: int = 0
     pipeline: str = ""
     dataset: str = ""
@@ -47,6 +48,11 @@ class LedgerEntry:
                 values[numeric] = int(values[numeric])
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def sequencer_order(sequencer: str) -> tuple[int, str]:
+    """S3 sequencers of one key order its events once left-padded to the same length."""
+    return (len(sequencer.lstrip("0")), sequencer.lstrip("0").upper())
 
 
 class Ledger:
