@@ -70,6 +70,9 @@ class LocalLake:
 
     def stop(self) -> None:
         self.poller.stop()
+        close = getattr(self.poller.invoke, "close", None)
+        if close:
+            close()
         self.runner.uninstall()
         self.aws.stop()
 
@@ -303,7 +306,12 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
     if execution["status"] != "SUCCEEDED":
         w(f"    failed state: {execution['failed_state']}")
         w(f"    error: {execution['error']}")
-        w(f"    cause: {execution['cause']}")
+        cause = execution["cause"]
+        try:  # a failed Glue task's cause is the job run; its ErrorMessage is the script's error
+            cause = json.loads(cause).get("ErrorMessage", cause)
+        except (TypeError, ValueError, AttributeError):
+            pass
+        w(f"    cause: {cause}")
     out.flush()
 
 

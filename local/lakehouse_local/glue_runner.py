@@ -61,13 +61,15 @@ class _ThreadStdout(io.TextIOBase):
 
 @contextlib.contextmanager
 def _capture_stdout() -> Any:
-    if not isinstance(sys.stdout, _ThreadStdout):
-        sys.stdout = _ThreadStdout(sys.stdout)
+    previous = sys.stdout
+    sys.stdout = _ThreadStdout(previous)
     _local.buffer = io.StringIO()
     try:
         yield _local.buffer
     finally:
         _local.buffer = None
+        if isinstance(sys.stdout, _ThreadStdout) and sys.stdout.original is previous:
+            sys.stdout = previous
 
 
 # ------------------------------------------------------------------------------------------------ events

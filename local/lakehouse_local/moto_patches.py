@@ -124,7 +124,15 @@ def patches() -> list[tuple[Any, str, Any]]:
     ]
 
 
-def apply(setter: Callable[[Any, str, Any], None] = setattr) -> None:
-    """Install every patch with ``setter(owner, attribute, value)``."""
+def apply(setter: Callable[[Any, str, Any], None] = setattr) -> Callable[[], None]:
+    """Install every patch with ``setter(owner, attribute, value)``; returns a function that restores the originals
+    (for ``setattr``; monkeypatch restores its own)."""
+    originals = [(owner, attribute, getattr(owner, attribute)) for owner, attribute, _ in patches()]
     for owner, attribute, replacement in patches():
         setter(owner, attribute, replacement)
+
+    def restore() -> None:
+        for owner, attribute, original in reversed(originals):
+            setattr(owner, attribute, original)
+
+    return restore

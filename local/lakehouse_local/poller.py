@@ -94,6 +94,7 @@ class InProcessInvoker:
     def __init__(self, function: Function, endpoint: str, *, log_level: str = "WARNING") -> None:
         env = function_environment(function, endpoint, in_process=True)
         env["POWERTOOLS_LOG_LEVEL"] = log_level  # the handler's JSON logs would drown the demo's progress lines
+        self._saved_env = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         module_name, _, attribute = function.handler.rpartition(".")
         if str(function.code_dir) not in sys.path:
@@ -110,6 +111,14 @@ class InProcessInvoker:
     def __call__(self, event: dict[str, Any]) -> dict[str, Any] | None:
         with self._lock:
             return self.handler(event, LambdaContext(self.function.name))
+
+    def close(self) -> None:
+        """Give the process its environment back (the function's variables were set process-wide)."""
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class SamLocalInvoker:

@@ -35,6 +35,14 @@ LOCAL_ENV = {
 }
 
 
+def _restore_env(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -49,6 +57,8 @@ class LocalAws:
     host: str = "0.0.0.0"
     _server: Any = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _undo: list[Any] = field(default_factory=list, repr=False)
+    _session: Any = field(default=None, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -66,20 +76,27 @@ class LocalAws:
 
         from . import moto_patches
 
+        saved_env = {name: os.environ.get(name) for name in [*LOCAL_ENV, "MOTO_PORT"]}
+        saved_config = default_user_config.get("stepfunctions")
+        self._undo.append(lambda: _restore_env(saved_env))
+        self._undo.append(lambda: default_user_config.__setitem__("stepfunctions", saved_config))
         for name, value in LOCAL_ENV.items():
             os.environ.setdefault(name, value)
         os.environ["MOTO_PORT"] = str(self.port)
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        moto_patches.apply()
+        self._undo.append(moto_patches.apply())
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         return self
 
     def stop(self) -> None:
+        """Stop the server and undo the process-wide settings (environment, moto config and patches)."""
         if self._server is not None:
             self._server.stop()
             self._server = None
+        while self._undo:
+            self._undo.pop()()
 
     def client(self, service: str) -> Any:
         """A boto3 client for the local stack (cached per service)."""
@@ -87,7 +104,8 @@ class LocalAws:
             import boto3
             from botocore.config import Config
 
-            self._clients[service] = boto3.session.Session().client(
+            self._session = self._session or boto3.session.Session()  # one session: models load once
+            self._clients[service] = self._session.client(
                 service,
                 region_name=REGION,
                 endpoint_url=self.endpoint,
