@@ -429,54 +429,68 @@ def evaluate_expectations(spark: Any, table: str, df: Any, expectations: Iterabl
     def q(c: str) -> Any:
         return F.col(f"`{c}`")
 
+    expectations = list(expectations)
+
+    def violation(e: Mapping[str, Any]) -> Any:
+        """Row-wise violation condition of not_null, accepted_values and range (None for other kinds)."""
+        kind = e["type"]
+        if kind == "not_null":
+            cond = None
+            for c in e["columns"]:
+                cond = q(c).isNull() if cond is None else cond | q(c).isNull()
+            return cond
+        if kind == "accepted_values":
+            return q(e["column"]).isNotNull() & ~q(e["column"]).isin(list(e["values"]))
+        if kind == "range":
+            cond = F.lit(False)
+            if e.get("min") is not None:
+                cond = cond | (q(e["column"]) < F.lit(e["min"]))
+            if e.get("max") is not None:
+                cond = cond | (q(e["column"]) > F.lit(e["max"]))
+            return q(e["column"]).isNotNull() & cond
+        return None
+
+    # One pass over the table for the row count and every row-wise rule.
+    aggs = [F.count(F.lit(1)).alias("_rows")]
+    for i, e in enumerate(expectations):
+        cond = violation(e)
+        if cond is not None:
+            aggs.append(F.sum(F.when(cond, 1).otherwise(0)).alias(f"_e{i}"))
+    counts = df.agg(*aggs).first() if count is None or len(aggs) > 1 else None
+    rows = count if count is not None else counts["_rows"]
+
     passed, failures = 0, []
-    for e in expectations:
+    for i, e in enumerate(expectations):
         kind = e["type"]
         msg = None
+        n = (counts[f"_e{i}"] or 0) if violation(e) is not None else 0
         if kind == "row_count":
-            n = df.count() if count is None else count
-            if (e.get("min") is not None and n < e["min"]) or (e.get("max") is not None and n > e["max"]):
-                msg = f"row_count({_fmt_bounds(e)}): {n} rows"
-        elif kind == "not_null":
-            cols = e["columns"]
-            cond = None
-            for c in cols:
-                cond = q(c).isNull() if cond is None else cond | q(c).isNull()
-            n = df.filter(cond).count()
-            if n:
-                msg = f"not_null({', '.join(cols)}): {n} rows with nulls"
+            if (e.get("min") is not None and rows < e["min"]) or (e.get("max") is not None and rows > e["max"]):
+                msg = f"row_count({_fmt_bounds(e)}): {rows} rows"
+        elif kind == "not_null" and n:
+            msg = f"not_null({', '.join(e['columns'])}): {n} rows with nulls"
+        elif kind == "accepted_values" and n:
+            c = e["column"]
+            bad = df.filter(violation(e)).select(q(c)).distinct().limit(3).collect()
+            examples = ", ".join(str(r[0])[:40] for r in bad)
+            msg = (f"accepted_values({c} in [{', '.join(map(str, e['values']))}]): {n} rows with other values "
+                   f"(e.g. {examples})")
+        elif kind == "range" and n:
+            msg = f"range({e['column']}, {_fmt_bounds(e)}): {n} rows out of range"
         elif kind == "unique":
             cols = e["columns"]
             dup = df.groupBy(*[q(c) for c in cols]).count().filter(F.col("count") > 1)
             row = dup.agg(F.count(F.lit(1)).alias("k"), F.sum("count").alias("n")).first()
             if row["k"]:
                 msg = f"unique({', '.join(cols)}): {row['k']} duplicate keys in {row['n']} rows"
-        elif kind == "accepted_values":
-            c, values = e["column"], list(e["values"])
-            bad = df.filter(q(c).isNotNull() & ~q(c).isin(values))
-            n = bad.count()
-            if n:
-                examples = [str(r[0])[:40] for r in bad.select(q(c)).distinct().limit(3).collect()]
-                msg = (f"accepted_values({c} in [{', '.join(map(str, values))}]): {n} rows with other values "
-                       f"(e.g. {', '.join(examples)})")
-        elif kind == "range":
-            c = e["column"]
-            cond = F.lit(False)
-            if e.get("min") is not None:
-                cond = cond | (q(c) < F.lit(e["min"]))
-            if e.get("max") is not None:
-                cond = cond | (q(c) > F.lit(e["max"]))
-            n = df.filter(q(c).isNotNull() & cond).count()
-            if n:
-                msg = f"range({c}, {_fmt_bounds(e)}): {n} rows out of range"
         elif kind == "keys_exist":
             cols, other, other_cols = e["columns"], e["in_table"], e["in_columns"]
-            keys = df.select(*[q(c).alias(f"_k{i}") for i, c in enumerate(cols)]).dropna()
-            ref = spark.table(other).select(*[q(c).alias(f"_k{i}") for i, c in enumerate(other_cols)])
-            n = keys.join(ref, on=[f"_k{i}" for i in range(len(cols))], how="left_anti").count()
-            if n:
+            keys = df.select(*[q(c).alias(f"_k{j}") for j, c in enumerate(cols)]).dropna()
+            ref = spark.table(other).select(*[q(c).alias(f"_k{j}") for j, c in enumerate(other_cols)])
+            missing = keys.join(ref, on=[f"_k{j}" for j in range(len(cols))], how="left_anti").count()
+            if missing:
                 msg = (f"keys_exist({', '.join(cols)} in {other}({', '.join(other_cols)})): "
-                       f"{n} rows with keys missing from {other}")
+                       f"{missing} rows with keys missing from {other}")
         if msg:
             failures.append(f"expectation failed: {table} {msg}")
         else:
@@ -493,6 +507,9 @@ def run_step(spark: Any, pipeline: Pipeline, step_name: str, roots: ZoneRoots, *
         raise PipelineError(f"action must be run, build or check, got {action!r}")
     started = time.monotonic()
     step = pipeline.step(step_name)
+    # A session of its own (same SparkContext): temp views and SQL settings of one step cannot leak into
+    # another, even when a local emulator runs independent steps concurrently on one SparkSession.
+    spark = spark.newSession()
     target_read, target_write = roots.read(step.zone, step.name), roots.write(step.zone, step.name)
     result = StepResult(pipeline=pipeline.name, step=step.name, action=action, target=target_write,
                         expectations_total=len(step.expectations))
