@@ -39,12 +39,13 @@ class LocalLake:
     stack: Stack
     runner: GlueRunner
     poller: Poller
-    out: TextIO = sys.stdout
+    out: TextIO | None = None
     glue_events: list[GlueEvent] = field(default_factory=list)
 
     @classmethod
     def start(cls, *, port: int | None = None, host: str = "0.0.0.0", work_dir: Path = REPO / ".lakehouse",
-              docker: bool = False, out: TextIO = sys.stdout, verbose: bool = False) -> "LocalLake":
+              docker: bool = False, out: TextIO | None = None, verbose: bool = False) -> "LocalLake":
+        out = out or sys.stdout
         aws = LocalAws(port=port or free_port(), host=host).start()
         events: list[GlueEvent] = []
 
@@ -241,8 +242,9 @@ def failed_state(history: list[dict[str, Any]], alerts: list[dict[str, Any]]) ->
 
 
 def run_demo(pipeline: str, *, landing: Path | None = None, json_path: Path | None = None, docker: bool = False,
-             port: int | None = None, out: TextIO = sys.stdout, verbose: bool = False) -> dict[str, Any]:
+             port: int | None = None, out: TextIO | None = None, verbose: bool = False) -> dict[str, Any]:
     """The demo end to end; returns the report (the --json shape)."""
+    out = out or sys.stdout
     folder = landing or REPO / "pipelines" / pipeline / "samples"
     if not folder.is_dir():
         raise FileNotFoundError(f"no landing folder {folder}")
@@ -315,11 +317,12 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
     out.flush()
 
 
-def serve(*, port: int, host: str = "0.0.0.0", docker: bool = False, out: TextIO = sys.stdout,
+def serve(*, port: int, host: str = "0.0.0.0", docker: bool = False, out: TextIO | None = None,
           ready: Callable[[LocalLake], None] | None = None, stop: threading.Event | None = None) -> None:
     """`lakehouse up`: keep the local stack running until ``stop`` is set (SIGINT/SIGTERM in the command)."""
     from .poller import write_env_vars_file
 
+    out = out or sys.stdout
     lake = LocalLake.start(port=port, host=host, docker=docker, out=out)
     stop = stop or threading.Event()
     try:
@@ -348,8 +351,8 @@ def print_endpoint(lake: LocalLake, env_file: Path, out: TextIO) -> None:
         "",
         "drop a file (the poller converts it within seconds):",
         f"  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 \\",
-        f"  aws --endpoint-url {endpoint} s3 cp pipelines/stedi/samples/stedi/customer/customer-1.json \\",
-        f"      s3://{o['LandingBucketName']}/stedi/customer/customer-1.json",
+        f"  aws --endpoint-url {endpoint} s3 cp pipelines/stedi/samples/stedi/customer/customers-1.json \\",
+        f"      s3://{o['LandingBucketName']}/stedi/customer/customers-1.json",
         "run a pipeline:",
         f"  aws --endpoint-url {endpoint} stepfunctions start-execution \\",
         f"      --state-machine-arn {o.get('StediStateMachineArn')} --input file://events/statemachine-stedi.json",

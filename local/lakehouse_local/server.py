@@ -72,10 +72,13 @@ class LocalAws:
 
     def start(self) -> "LocalAws":
         from moto.core.config import default_user_config
+        from moto.moto_api._internal.models import moto_api_backend
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         from . import moto_patches
 
+        moto_api_backend.reset()  # moto's backends are per process: start from an empty account
+        self._undo.append(moto_api_backend.reset)
         saved_env = {name: os.environ.get(name) for name in [*LOCAL_ENV, "MOTO_PORT"]}
         saved_config = default_user_config.get("stepfunctions")
         self._undo.append(lambda: _restore_env(saved_env))
