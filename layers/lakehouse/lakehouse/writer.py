@@ -16,7 +16,7 @@ from .outcomes import FileRejected, Lineage, OutputFile
 from .readers import ARROW_TYPES
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-ROW_GROUP_BYTES = 32 << 20  # Arrow bytes buffered per partition before a row group is written (~400k web-log rows)
+ROW_GROUP_BYTES = 24 << 20  # data bytes (Arrow) buffered per partition per row group (~260k web-log rows)
 MAX_PARTITIONS_PER_OBJECT = 500
 _TRANSFORM_FORMAT = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
 
@@ -60,6 +60,7 @@ class PartitionedWriter:
         self.schema = output_schema(contract)
         self.file_name = object_file_name(lineage.source_key)
         self._open: dict[str, _Open] = {}
+        self._lineage: list[pa.Array] = []  # constant lineage columns, sliced (zero-copy) for each batch
 
     def write(self, batch: pa.RecordBatch) -> None:
         """``batch`` holds the contract's declared columns, typed and valid."""
@@ -108,19 +109,24 @@ class PartitionedWriter:
             handle = self._open[path] = _Open(OutputFile(relative, part), writer)
         data = self._with_lineage(batch)
         handle.pending.append(data)
-        handle.pending_bytes += data.nbytes
+        handle.pending_bytes += batch.nbytes  # the lineage columns share one buffer: not counted per batch
         handle.output.rows += data.num_rows
         if handle.pending_bytes >= ROW_GROUP_BYTES:
             self._flush(handle)
 
     def _with_lineage(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         n = batch.num_rows
+        if not self._lineage or len(self._lineage[0]) < n:
+            # built once per object (and when a larger batch arrives): every batch gets zero-copy slices, so
+            # pending row groups do not hold ~60 bytes of repeated key/version per row
+            size = max(n, 1 << 16)
+            self._lineage = [
+                pa.repeat(pa.scalar(self.lineage.source_key, pa.string()), size),
+                pa.repeat(pa.scalar(self.lineage.source_version, pa.string()), size),
+                pa.repeat(pa.scalar(self.lineage.ingested_at, pa.timestamp("ms", tz="UTC")), size),
+            ]
         arrays = [batch.column(c.name) for c in self.contract.data_columns]
-        arrays += [
-            pa.repeat(pa.scalar(self.lineage.source_key, pa.string()), n),
-            pa.repeat(pa.scalar(self.lineage.source_version, pa.string()), n),
-            pa.repeat(pa.scalar(self.lineage.ingested_at, pa.timestamp("ms", tz="UTC")), n),
-        ]
+        arrays += [column.slice(0, n) for column in self._lineage]
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     @staticmethod
