@@ -328,6 +328,7 @@ def serve(*, port: int, host: str = "0.0.0.0", docker: bool = False, out: TextIO
     try:
         env_file = write_env_vars_file(lake.stack.functions["ConvertFunction"], lake.aws.docker_endpoint,
                                        REPO / ".lakehouse" / "env-vars.json")
+        write_sample_event(lake, REPO / ".lakehouse" / "events" / "s3-object-created.json")
         print_endpoint(lake, env_file, out)
         if ready:
             ready(lake)
@@ -335,6 +336,26 @@ def serve(*, port: int, host: str = "0.0.0.0", docker: bool = False, out: TextIO
     finally:
         print("stopping the local stack", file=out, flush=True)
         lake.stop()
+
+
+SAMPLE_KEY = "stedi/customer/customers-1.json"
+
+
+def write_sample_event(lake: LocalLake, path: Path) -> Path:
+    """events/s3-object-created.json (the official EventBridge shape) pointed at the local landing bucket and the
+    sample file the printed `aws s3 cp` command uploads (no version id: the local upload's is not known yet)."""
+    import hashlib
+
+    event = json.loads((REPO / "events" / "s3-object-created.json").read_text(encoding="utf-8"))
+    sample = REPO / "pipelines" / "stedi" / "samples" / SAMPLE_KEY
+    event["detail"]["bucket"]["name"] = lake.landing_bucket
+    event["resources"] = [f"arn:aws:s3:::{lake.landing_bucket}"]
+    event["detail"]["object"].update(key=SAMPLE_KEY, size=sample.stat().st_size,
+                                     etag=hashlib.md5(sample.read_bytes()).hexdigest())  # noqa: S324 - S3 ETag
+    event["detail"]["object"].pop("version-id", None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(event, indent=2), encoding="utf-8")
+    return path
 
 
 def print_endpoint(lake: LocalLake, env_file: Path, out: TextIO) -> None:
@@ -351,15 +372,15 @@ def print_endpoint(lake: LocalLake, env_file: Path, out: TextIO) -> None:
         "",
         "drop a file (the poller converts it within seconds):",
         f"  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 \\",
-        f"  aws --endpoint-url {endpoint} s3 cp pipelines/stedi/samples/stedi/customer/customers-1.json \\",
-        f"      s3://{o['LandingBucketName']}/stedi/customer/customers-1.json",
+        f"  aws --endpoint-url {endpoint} s3 cp pipelines/stedi/samples/{SAMPLE_KEY} \\",
+        f"      s3://{o['LandingBucketName']}/{SAMPLE_KEY}",
         "run a pipeline:",
         f"  aws --endpoint-url {endpoint} stepfunctions start-execution \\",
         f"      --state-machine-arn {o.get('StediStateMachineArn')} --input file://events/statemachine-stedi.json",
         "one function in Docker against this stack (after `sam build`; the container reaches the host at the docker0"
         " gateway):",
         f"  sam local invoke ConvertFunction --skip-pull-image --region us-east-1 \\",
-        f"      -e events/s3-object-created.json --env-vars {env_file}",
+        f"      -e .lakehouse/events/s3-object-created.json --env-vars {env_file.relative_to(REPO)}",
         "Ctrl-C stops the stack.",
     ]
     print("\n".join(lines), file=out, flush=True)
