@@ -138,7 +138,11 @@ class LandingService:
             self.metric("FilesIgnored", "Count", 1)
             logger.info("ignored", extra={"reason_code": exc.code, "reason": exc.message})
         except FileRejected as exc:
-            self._quarantine(obj, contract, entry, exc)
+            try:
+                self._quarantine(obj, contract, entry, exc)
+            except Exception as failure:  # S3/SNS failing while quarantining: transient like any other error
+                self._record_failure(entry, failure, receive_count)
+                raise
         except Exception as exc:
             self._record_failure(entry, exc, receive_count)
             raise
