@@ -22,7 +22,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from .conftest import LANDING, REPO, LambdaContext, event_for, sqs_batch
+from .conftest import REPO, LambdaContext, event_for, sqs_batch
 
 CUSTOMERS = b"".join(
     json.dumps(
