@@ -246,6 +246,13 @@ def test_alert_topic_is_encrypted_with_a_key_alarms_and_rules_may_use():
     assert key["Condition"] == "UseStackAlertsKey" and key["Properties"]["EnableKeyRotation"] is True
     services = [s["Principal"].get("Service") for s in key["Properties"]["KeyPolicy"]["Statement"]]
     assert ["cloudwatch.amazonaws.com", "events.amazonaws.com"] in services
+    # the topic policy replaces SNS's default one: alarms (named <stack>-...) need their own grant
+    grants = RESOURCES["AlertTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    alarm_grant = [s for s in grants if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert alarm_grant and alarm_grant[0]["Action"] == "sns:Publish"
+    for lid, alarm in _of_type("AWS::CloudWatch::Alarm").items():
+        if {"Ref": "AlertTopic"} in alarm["Properties"].get("AlarmActions", []):
+            assert alarm["Properties"]["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-"), lid
 
 
 def test_tables_have_point_in_time_recovery_and_encryption():
