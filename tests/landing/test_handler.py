@@ -199,3 +199,14 @@ def test_the_last_failed_delivery_is_recorded_as_dead_lettered(lake, app, contex
     response = app.handler(sqs_batch(event_for(obj), receive_count=3), context)
     assert len(response["batchItemFailures"]) == 1
     assert lake.ledger(obj.key).state == "dead_lettered"
+
+
+def test_ingest_date_is_when_the_object_landed_so_retries_on_another_day_overwrite(lake, app, context):
+    obj = lake.put("stedi/customer/a.json", CUSTOMERS)
+    event = event_for(obj)
+    event["time"] = "2025-01-31T23:59:59Z"
+    app.handler(sqs_batch(event), context)
+    keys = lake.raw_keys("customer_landing")
+    assert len(keys) == 1 and "/ingest_date=2025-01-31/" in keys[0]
+    rows = lake.raw_rows("customer_landing")
+    assert {r["_ingested_at"].isoformat() for r in rows} == {"2025-01-31T23:59:59+00:00"}

@@ -42,6 +42,15 @@ class LandingObject:
     version_id: str = ""
     size: int | None = None
     sequencer: str = ""
+    landed_at: str = ""  # the event's time (ISO 8601): when this version of the object was created
+
+    @property
+    def landed(self) -> datetime:
+        """When the object landed; deterministic for every delivery of the event, so a retry on another day
+        writes to the same ingest_date partition and overwrites what a crashed attempt left."""
+        if self.landed_at:
+            return datetime.fromisoformat(self.landed_at.replace("Z", "+00:00")).astimezone(timezone.utc)
+        return datetime.now(timezone.utc)
 
     @property
     def uri(self) -> str:
@@ -59,6 +68,7 @@ class LandingObject:
             version_id=obj.get("version-id") or "",
             size=int(size) if size is not None else None,
             sequencer=obj.get("sequencer") or "",
+            landed_at=event.get("time") or "",
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -69,6 +79,7 @@ class LandingObject:
             "version_id": self.version_id,
             "size": self.size,
             "sequencer": self.sequencer,
+            "landed_at": self.landed_at,
         }
 
 
@@ -159,7 +170,7 @@ class LandingService:
     def _convert(self, obj: LandingObject, contract: Contract, entry: LedgerEntry, previous: LedgerEntry | None) -> None:
         from .convert import convert  # pyarrow is imported on the first conversion, not at cold start
 
-        lineage = Lineage(obj.key, obj.version_id or obj.etag, datetime.now(timezone.utc))
+        lineage = Lineage(obj.key, obj.version_id or obj.etag, obj.landed)
         with tempfile.TemporaryDirectory(prefix="convert-", dir=self.settings.work_dir) as tmp:
             out_dir, work_dir = Path(tmp, "out"), Path(tmp, "work")
             work_dir.mkdir()

@@ -111,7 +111,7 @@ class Lineage:
 
     source_key: str
     source_version: str
-    ingested_at: datetime  # timezone-aware UTC
+    ingested_at: datetime  # timezone-aware UTC: when the object landed (the S3 event's time)
 
     @property
     def ingest_date(self) -> str:
