@@ -9,6 +9,7 @@ never by the file size.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,8 @@ def _classify(exc: pa.ArrowException, stream: SourceStream, typed: bool) -> Exce
         return _NeedsExactPath()
     if typed and "JSON parse error" in message:
         return _NeedsExactPath()  # the exact path reports the bad line
-    return FileRejected("parse_error", message)
+    # pyarrow echoes the offending row after "got N": keep the reason free of row contents
+    return FileRejected("parse_error", re.sub(r"(got \d+)(: .*)$", r"\1", message, flags=re.S))
 
 
 def _batches(

@@ -248,7 +248,9 @@ class LandingService:
         entry.quarantine_uri = self._write_quarantine(obj, contract, exc, None)
         self.ledger.record(entry)
         self.metric("FilesRejected", "Count", 1)
-        logger.warning("quarantined", extra={"reason_code": exc.code, "reason": exc.message[:500]})
+        # Reasons can quote values from the file: the log gets the code and counts only (no row contents).
+        bad_rows = exc.row_errors.bad_rows if exc.row_errors else None
+        logger.warning("quarantined", extra={"reason_code": exc.code, "bad_rows": bad_rows})
         self._alert(obj, contract, entry)
 
     def _write_quarantine(
