@@ -194,7 +194,7 @@ def _run(
                 ):
                     raise _NeedsExactPath()
                 bad, dup_errors, dup_count = keys.duplicates(verdict.table, verdict.bad, row_of)
-                bad_count = pc.sum(bad).as_py() or 0
+                bad_count = (pc.sum(bad).as_py() or 0) if bad is not None else 0
                 if bad_count:
                     errors = sorted(verdict.errors + dup_errors, key=lambda e: e.row)
                     row_errors.add_counted(errors, error_count=verdict.error_count + dup_count, bad_rows=bad_count)

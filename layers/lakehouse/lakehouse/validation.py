@@ -24,7 +24,7 @@ EXAMPLES_PER_CHECK = 20  # row errors kept per check and batch; counts are alway
 @dataclass
 class BatchVerdict:
     table: pa.RecordBatch  # declared columns, typed (bad rows still present)
-    bad: pa.BooleanArray  # rows breaking the contract
+    bad: pa.BooleanArray | None  # rows breaking the contract; None when there are none
     errors: list[RowError]  # examples, at most EXAMPLES_PER_CHECK per check
     error_count: int
 
@@ -37,19 +37,19 @@ def _show(column: Column, value: object) -> str:
 
 
 class _Collector:
-    def __init__(self, row_of, length: int):
+    def __init__(self, row_of):
         self.row_of = row_of
-        self.bad = pa.repeat(False, length)  # a Python list of `length` booleans cost ~3 ms per batch
+        self.bad: pa.BooleanArray | None = None  # None while every row is good (the common case costs nothing)
         self.errors: list[RowError] = []
         self.count = 0
 
     def add(self, mask: pa.Array, column: Column, describe) -> None:
-        mask = pc.fill_null(mask, False)
-        hits = pc.sum(mask).as_py() or 0
+        hits = pc.sum(mask).as_py() or 0  # nulls are not counted
         if not hits:
             return
+        mask = pc.fill_null(mask, False)
         self.count += hits
-        self.bad = pc.or_(self.bad, mask)
+        self.bad = mask if self.bad is None else pc.or_(self.bad, mask)
         for index in pc.indices_nonzero(mask)[:EXAMPLES_PER_CHECK].to_pylist():
             self.errors.append(RowError(self.row_of(index), column.name, describe(index)))
 
@@ -109,7 +109,7 @@ def validate(
     row_of,
 ) -> BatchVerdict:
     """Parse text columns and apply type, nullability and checks; ``row_of(i)`` maps an index to a row number."""
-    collect = _Collector(row_of, batch.num_rows)
+    collect = _Collector(row_of)
     arrays: list[pa.Array] = []
     for column in contract.columns:
         values = batch.column(column.name)
@@ -165,11 +165,13 @@ class KeyTracker:
         self.columns = contract.key
         self.first_seen: dict[tuple, int] = {}
 
-    def duplicates(self, batch: pa.RecordBatch, bad: pa.BooleanArray, row_of) -> tuple[pa.BooleanArray, list[RowError], int]:
+    def duplicates(
+        self, batch: pa.RecordBatch, bad: pa.BooleanArray | None, row_of
+    ) -> tuple[pa.BooleanArray | None, list[RowError], int]:
         if not self.columns:
             return bad, [], 0
         keys = zip(*(batch.column(name).to_pylist() for name in self.columns))
-        bad_list = bad.to_pylist()
+        bad_list = bad.to_pylist() if bad is not None else [False] * batch.num_rows
         dup = [False] * batch.num_rows
         errors: list[RowError] = []
         count = 0
@@ -183,4 +185,7 @@ class KeyTracker:
                 if len(errors) < EXAMPLES_PER_CHECK:
                     label = ", ".join(self.columns)
                     errors.append(RowError(row_of(index), label, f"duplicate key, first seen at row {first}"))
-        return pc.or_(bad, pa.array(dup, pa.bool_())), errors, count
+        if not count:
+            return bad, errors, 0
+        duplicate = pa.array(dup, pa.bool_())
+        return (duplicate if bad is None else pc.or_(bad, duplicate)), errors, count
