@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from .outcomes import FileRejected, Lineage, OutputFile
 from .readers import ARROW_TYPES
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-ROW_GROUP_BYTES = 24 << 20  # data bytes (Arrow) buffered per partition per row group (~260k web-log rows)
+ROW_GROUP_BYTES = 16 << 20  # data bytes (Arrow) per row group and partition (~175k web-log rows, ~4 MB zstd);
+# one row group is written on a background thread while the next fills, so about twice this is in memory
 MAX_PARTITIONS_PER_OBJECT = 500
 DICTIONARY_SAMPLE_ROWS = 1 << 16
 DICTIONARY_MAX_DISTINCT_RATIO = 0.5
@@ -63,6 +65,10 @@ class PartitionedWriter:
         self.file_name = object_file_name(lineage.source_key)
         self._open: dict[str, _Open] = {}
         self._lineage: list[pa.Array] = []  # constant lineage columns, sliced (zero-copy) for each batch
+        # Row groups are encoded and compressed on a background thread (pyarrow releases the GIL) while the
+        # next blocks are parsed and validated; at most one row group is in flight, so memory stays bounded.
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: Future | None = None
 
     def write(self, batch: pa.RecordBatch) -> None:
         """``batch`` holds the contract's declared columns, typed and valid."""
@@ -153,17 +159,36 @@ class PartitionedWriter:
         arrays += [column.slice(0, n) for column in self._lineage]
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
-    @staticmethod
-    def _flush(handle: _Open) -> None:
+    def _flush(self, handle: _Open) -> None:
         if handle.pending:
-            handle.writer.write_table(pa.Table.from_batches(handle.pending), row_group_size=1 << 24)
-            handle.pending.clear()
+            table = pa.Table.from_batches(handle.pending)
+            handle.pending = []
             handle.pending_bytes = 0
+            self._wait()
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+            self._inflight = self._pool.submit(handle.writer.write_table, table, row_group_size=1 << 24)
+
+    def _wait(self) -> None:
+        """Waits for the row group in flight; re-raises its error."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def close(self) -> list[OutputFile]:
         outputs = []
+        try:
+            for handle in self._open.values():
+                self._flush(handle)
+            self._wait()
+        finally:
+            self._shutdown()
         for handle in self._open.values():
-            self._flush(handle)
             handle.writer.close()
             handle.output.bytes = (self.root / handle.output.path).stat().st_size
             outputs.append(handle.output)
@@ -171,6 +196,11 @@ class PartitionedWriter:
         return sorted(outputs, key=lambda o: o.path)
 
     def abort(self) -> None:
+        try:
+            self._wait()
+        except Exception:  # noqa: BLE001 - the files are being removed anyway
+            pass
+        self._shutdown()
         for handle in self._open.values():
             handle.writer.close()
             (self.root / handle.output.path).unlink(missing_ok=True)
