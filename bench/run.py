@@ -180,31 +180,43 @@ def job_runs(job: Result, runs: int) -> int:
 # ------------------------------------------------------------------------------------------ cold start
 
 
-def measure_import(runs: int = IMPORT_RUNS) -> dict:
-    """Wall time of ``python -c "import app"`` in functions/convert, with the layer packages importable."""
-    handler_dir = ROOT / "functions" / "convert"
-    if not (handler_dir / "app.py").exists():
-        return {"status": "missing", "detail": f"{handler_dir.relative_to(ROOT)}/app.py does not exist yet"}
+def measure_import(build_dir: Path, runs: int = IMPORT_RUNS) -> dict:
+    """Wall time of ``python -c "import app"`` for ConvertFunction in a fresh interpreter.
+
+    With a `sam build` output, the function is laid out as Lambda runs it (``python -S``: the built function,
+    its layers and the runtime's boto3, nothing else of this environment); without one, from the source tree
+    on this venv (which also carries the dev tools' packages, so it reads higher).
+    """
     env = dict(os.environ)
-    paths = [str(handler_dir), str(ROOT / "layers" / "lakehouse")]
-    env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     env.setdefault("LAKEHOUSE_PIPELINES_DIR", str(ROOT / "pipelines"))
+    scratch = Path(tempfile.mkdtemp(prefix="bench-import-"))
+    if (build_dir / "template.yaml").exists():
+        from lakehouse_local.bundle import lambda_pythonpath
+
+        layout = "sam build output, python -S"
+        env["PYTHONPATH"] = lambda_pythonpath(build_dir, "ConvertFunction", scratch)
+        python = [PY, "-S"]
+    else:
+        layout = "source tree on the dev venv"
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "functions" / "convert"), str(ROOT / "layers" / "lakehouse")])
+        python = [PY]
     probe = subprocess.run(
-        [PY, "-c", f"import sys, app; print([m for m in {HEAVY_MODULES!r} if m in sys.modules])"],
-        cwd=handler_dir, env=env, capture_output=True, text=True,
+        python + ["-c", f"import sys, app; print([m for m in {HEAVY_MODULES!r} if m in sys.modules])"],
+        cwd=scratch, env=env, capture_output=True, text=True,
     )
     if probe.returncode != 0:
         return {"status": "error", "detail": probe.stderr.strip()[-800:]}
     heavy = probe.stdout.strip()
     imports, baseline = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "log"
-        for _ in range(runs):
-            imports.append(measure([PY, "-c", "import app"], cwd=handler_dir, env=env, log=log)[0])
-            baseline.append(measure([PY, "-c", "pass"], cwd=handler_dir, env=env, log=log)[0])
+    log = scratch / "log"
+    for _ in range(runs):
+        imports.append(measure(python + ["-c", "import app"], cwd=scratch, env=env, log=log)[0])
+        baseline.append(measure(python + ["-c", "pass"], cwd=scratch, env=env, log=log)[0])
+    shutil.rmtree(scratch, ignore_errors=True)
     return {
         "status": "ok",
+        "layout": layout,
         "median_s": round(statistics.median(imports), 3),
         "interpreter_only_s": round(statistics.median(baseline), 3),
         "runs": [round(s, 3) for s in imports],
@@ -212,62 +224,23 @@ def measure_import(runs: int = IMPORT_RUNS) -> dict:
     }
 
 
-# ------------------------------------------------------------------------------------------ bundle size
-
-
-def _cfn_yaml(path: Path) -> dict:
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def any_tag(loader, suffix, node):
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        return {suffix: value}
-
-    Loader.add_multi_constructor("!", any_tag)
-    return yaml.load(path.read_text(), Loader=Loader)  # noqa: S506 - SafeLoader subclass
-
-
 def measure_bundle(build_dir: Path) -> dict:
     """Unzipped size of each function of a `sam build` output plus the layers it uses."""
-    template = build_dir / "template.yaml"
-    if not template.exists():
+    from lakehouse_local.bundle import bundle_sizes
+
+    if not (build_dir / "template.yaml").exists():
         return {"status": "not built", "detail": f"{build_dir} has no template.yaml: run `sam build` "
                 "(or pass --sam-build)"}
-    resources = (_cfn_yaml(template) or {}).get("Resources", {})
-    layers: dict[str, int] = {}
-    for name, res in resources.items():
-        if res.get("Type") in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
-            props = res.get("Properties", {})
-            uri = props.get("ContentUri") or props.get("Content")
-            if isinstance(uri, str) and (build_dir / uri).is_dir():
-                layers[name] = dir_bytes(build_dir / uri)
-    functions = {}
-    for name, res in resources.items():
-        if res.get("Type") not in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
-            continue
-        props = res.get("Properties", {})
-        uri = props.get("CodeUri")
-        code = dir_bytes(build_dir / uri) if isinstance(uri, str) and (build_dir / uri).is_dir() else 0
-        used, external = [], []
-        for ref in props.get("Layers", []) or []:
-            target = ref.get("Ref") if isinstance(ref, dict) else None
-            (used if target in layers else external).append(target or str(ref))
-        total = code + sum(layers[t] for t in used)
-        functions[name] = {
-            "code_mb": round(code / MB, 1),
-            "layers": {t: round(layers[t] / MB, 1) for t in used},
-            "external_layers": external,
-            "total_mb": round(total / MB, 1),
+    functions = {
+        b.function: {
+            "code_mb": round(b.code_mb, 1),
+            "layers": {name: round(mb, 1) for name, mb in b.layers_mb.items()},
+            "total_mb": round(b.total_mb, 1),
         }
+        for b in bundle_sizes(build_dir)
+    }
     if not functions:
-        return {"status": "not built", "detail": f"no functions in {template}"}
+        return {"status": "not built", "detail": f"no functions in {build_dir / 'template.yaml'}"}
     largest = max(functions, key=lambda f: functions[f]["total_mb"])
     return {"status": "ok", "build_dir": str(build_dir), "functions": functions, "largest": largest,
             "largest_mb": functions[largest]["total_mb"]}
@@ -348,7 +321,8 @@ def render(report: dict) -> str:
                  "console script in the dev venv, where pyarrow also imports pandas. Targets use `lakehouse`.")
     imp = report["import"]
     lines += ["", "Handler import: " + (
-        f"median {imp['median_s']:.3f} s over {len(imp['runs'])} runs (bare interpreter {imp['interpreter_only_s']:.3f} s); "
+        f"median {imp['median_s']:.3f} s over {len(imp['runs'])} runs ({imp['layout']}; bare interpreter "
+        f"{imp['interpreter_only_s']:.3f} s); "
         f"heavy modules loaded at import: {imp['heavy_modules_loaded']}" if imp.get("status") == "ok"
         else f"{imp.get('status')}: {imp.get('detail', '')}")]
     bundle = report["bundle"]
@@ -356,8 +330,7 @@ def render(report: dict) -> str:
         lines.append(f"Bundle ({bundle['build_dir']}):")
         for name, f in bundle["functions"].items():
             parts = ", ".join(f"{k} {v:.1f}" for k, v in f["layers"].items())
-            ext = f"; external layers not counted: {f['external_layers']}" if f["external_layers"] else ""
-            lines.append(f"  {name}: {f['total_mb']:.1f} MB = code {f['code_mb']:.1f} + layers ({parts}){ext}")
+            lines.append(f"  {name}: {f['total_mb']:.1f} MB = code {f['code_mb']:.1f} + layers ({parts})")
     else:
         lines.append(f"Bundle: {bundle.get('status')}: {bundle.get('detail', '')}")
     head = f"{'target':50} {'measured':>10} {'threshold':>12}  status"
@@ -424,8 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         run_contenders(jobs, inputs, max(args.runs, args.big_runs), work, say)
 
         say("measuring handler import time ...")
-        imports = measure_import()
         build_dir = sam_build(work, say) if args.sam_build else args.build_dir
+        imports = measure_import(build_dir)
         bundle = measure_bundle(build_dir)
         report = {
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},

@@ -11,14 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse_local.bundle import LAMBDA_LIMIT_MB, bundle_sizes
+from lakehouse_local.bundle import LAMBDA_LIMIT_MB, bundle_sizes, lambda_pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / ".aws-sam" / "build"
 SAM = [str(Path(sys.executable).parent / "sam")]
 ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
-# What the python3.11 Lambda runtime provides besides the layers (the layer build prunes these).
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 
 pytestmark = pytest.mark.slow
 
@@ -50,19 +48,7 @@ def test_every_function_with_its_layers_fits_lambdas_limit(built):
 
 def test_the_built_function_converts_from_its_layers_alone(built, tmp_path):
     """Python without site-packages, with only the function, its layers and what the runtime ships."""
-    import importlib.util
-
-    runtime = tmp_path / "runtime"
-    runtime.mkdir()
-    for name in RUNTIME_PACKAGES:
-        spec = importlib.util.find_spec(name.removesuffix(".py"))
-        origin = Path(spec.origin)
-        source = origin if name.endswith(".py") else origin.parent
-        (runtime / source.name).symlink_to(source)
-    path = os.pathsep.join(
-        [str(built / "ConvertFunction"), str(built / "LakehouseLayer" / "python"),
-         str(built / "DependenciesLayer" / "python"), str(runtime)]
-    )
+    path = lambda_pythonpath(built, "ConvertFunction", tmp_path)
     script = f"""
 import io, json, datetime, pathlib
 import app  # the handler module imports cleanly

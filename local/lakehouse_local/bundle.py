@@ -1,7 +1,9 @@
-"""Unzipped size of each function with its layers in `sam build` output (Lambda's limit: 250 MB)."""
+"""`sam build` output as Lambda sees it: each function's unzipped size with its layers (Lambda's limit is
+250 MB), and a PYTHONPATH that lays the function out as the python3.11 runtime would (for import checks)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,3 +70,30 @@ def bundle_sizes(build_dir: Path = Path(".aws-sam/build")) -> list[Bundle]:
         }
         bundles.append(Bundle(name, tree_mb(build_dir / properties["CodeUri"]), layers))
     return bundles
+
+
+# What the python3.11 runtime provides besides the layers (layers/dependencies/Makefile prunes these).
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+
+
+def lambda_pythonpath(build_dir: Path, function: str, scratch: Path) -> str:
+    """PYTHONPATH for ``python -S``: the built function, its layers' python/ folders, and links to the
+    runtime's own packages (taken from this interpreter) in ``scratch``; nothing else of this environment."""
+    build_dir = build_dir.resolve()
+    runtime = scratch / "lambda-runtime"
+    runtime.mkdir(parents=True, exist_ok=True)
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name.removesuffix(".py"))
+        origin = Path(spec.origin)
+        source = origin if name.endswith(".py") else origin.parent
+        link = runtime / source.name
+        if not link.exists():
+            link.symlink_to(source)
+    resources = yaml.load((build_dir / "template.yaml").read_text(), Loader=_Loader)["Resources"]
+    properties = resources[function]["Properties"]
+    paths = [build_dir / properties["CodeUri"]]
+    for ref in properties.get("Layers", []):
+        layer = build_dir / resources[ref["Ref"]]["Properties"]["ContentUri"] / "python"
+        if layer.is_dir():
+            paths.append(layer)
+    return os.pathsep.join([str(p) for p in paths] + [str(runtime)])
