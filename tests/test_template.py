@@ -5,19 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
+from samtranslator.yaml_helper import yaml_parse
 
 from lakehouse.contracts import ContractRegistry
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_Loader.add_multi_constructor("!", lambda loader, suffix, node: {f"!{suffix}": loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None})
-TEMPLATE = yaml.load((REPO / "template.yaml").read_text(), Loader=_Loader)
+TEMPLATE = yaml_parse((REPO / "template.yaml").read_text())
 RESOURCES = TEMPLATE["Resources"]
 
 
@@ -45,10 +40,10 @@ def test_every_contract_has_its_landing_rule_and_no_rule_is_orphaned():
 
 def test_landing_rules_target_the_landing_queue_and_may_send_to_it():
     queue_policy = RESOURCES["LandingQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
-    allowed = {ref["!GetAtt"].split(".")[0] for ref in queue_policy["Condition"]["ArnEquals"]["aws:SourceArn"]}
+    allowed = {ref["Fn::GetAtt"][0] for ref in queue_policy["Condition"]["ArnEquals"]["aws:SourceArn"]}
     for rule in _landing_rule_prefixes().values():
         targets = RESOURCES[rule]["Properties"]["Targets"]
-        assert [t["Arn"] for t in targets] == [{"!GetAtt": "LandingQueue.Arn"}], rule
+        assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": ["LandingQueue", "Arn"]}], rule
         assert rule in allowed, f"LandingQueuePolicy does not let {rule} send messages"
 
 

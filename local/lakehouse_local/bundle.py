@@ -8,26 +8,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 LAMBDA_LIMIT_MB = 250.0
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+def _resources(build_dir: Path) -> dict:
+    from samtranslator.yaml_helper import yaml_parse  # the parser SAM CLI itself uses
 
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict:
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-_Loader.add_multi_constructor("!", _intrinsic)
+    return yaml_parse((build_dir / "template.yaml").read_text(encoding="utf-8"))["Resources"]
 
 
 def tree_mb(path: Path) -> float:
@@ -57,7 +45,7 @@ def bundle_sizes(build_dir: Path = Path(".aws-sam/build")) -> list[Bundle]:
     Paths in the built template are relative to it: built layers point into build_dir, layers SAM does
     not build (plain folders such as the pipelines layer) point back at the source tree.
     """
-    resources = yaml.load((build_dir / "template.yaml").read_text(), Loader=_Loader)["Resources"]
+    resources = _resources(build_dir)
     bundles = []
     for name, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
@@ -89,7 +77,7 @@ def lambda_pythonpath(build_dir: Path, function: str, scratch: Path) -> str:
         link = runtime / source.name
         if not link.exists():
             link.symlink_to(source)
-    resources = yaml.load((build_dir / "template.yaml").read_text(), Loader=_Loader)["Resources"]
+    resources = _resources(build_dir)
     properties = resources[function]["Properties"]
     paths = [build_dir / properties["CodeUri"]]
     for ref in properties.get("Layers", []):

@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterator
 
 import boto3
 import pytest
-import yaml
 from moto import mock_aws
 from moto.glue import models as glue_models
 from moto.moto_api import state_manager
@@ -33,29 +32,11 @@ PARAMETERS = {"LakeName": "lakehouse", "Stage": "test", "CrawlerPollSeconds": "0
 
 
 # ---------------------------------------------------------------------------------------------------- template
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short-form tags (!Ref, !GetAtt, !Sub, ...) into their long form."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if tag_suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    """template.yaml with intrinsics in long form, parsed as SAM CLI parses it."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    return yaml_parse(path.read_text(encoding="utf-8"))
 
 
 def state_machine_resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
