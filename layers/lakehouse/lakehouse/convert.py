@@ -184,7 +184,7 @@ def _run(
     reject_whole = contract.on_bad_rows == "reject_file"
     try:
         try:
-            for batch in _batches(reader, contract, typed, row_errors, skipped, block_size):
+            for batch in _coalesced(_batches(reader, contract, typed, row_errors, skipped, block_size)):
                 if typed and -1 in skipped:
                     raise _NeedsExactPath()  # rows with the wrong field count: find their line numbers
                 row_of = _row_numbering(batch, kept_rows, skipped)
@@ -245,6 +245,29 @@ def _run(
         bad_rows_file=bad_rows.close() if bad_rows is not None else None,
         schema={c.name: c.glue_type for c in contract.columns},
     )
+
+
+VALIDATION_ROWS = 1 << 15  # rows validated per step: small parser blocks keep memory low, but every
+# compute call has a fixed cost, so blocks are gathered into steps of about this many rows first
+
+
+def _coalesced(batches: Iterator[pa.RecordBatch], rows: int = VALIDATION_ROWS) -> Iterator[pa.RecordBatch]:
+    group: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        group.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield _combine(group)
+            group, count = [], 0
+    if group:
+        yield _combine(group)
+
+
+def _combine(group: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(group) == 1:
+        return group[0]
+    return pa.Table.from_batches(group).combine_chunks().to_batches(max_chunksize=None)[0]
 
 
 def _row_numbering(batch: pa.RecordBatch, kept_before: int, skipped: list[int]) -> Callable[[int], int]:
