@@ -335,6 +335,18 @@ def _join(root: str, name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ Spark
+def _quiet_log4j() -> str:
+    """A log4j2 configuration for local runs: Spark's errors only, not its start-up chatter."""
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "lakehouse-spark-log4j2.properties")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(
+            "rootLogger.level = error\nrootLogger.appenderRef.stderr.ref = console\n"
+            "appender.console.type = Console\nappender.console.name = console\nappender.console.target = SYSTEM_ERR\n"
+            "appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = %d{HH:mm:ss} %p %c: %m%n\n"
+        )
+    return path
+
+
 def spark_session(app_name: str = "pipeline_step", master: str | None = None) -> Any:
     """The job's SparkSession. On Glue (started by spark-submit) the existing configuration is kept; a plain
     ``python`` run gets a lean local session (local[2], 2 shuffle partitions, no UI)."""
@@ -344,14 +356,18 @@ def spark_session(app_name: str = "pipeline_step", master: str | None = None) ->
     # spark-submit (which Glue uses to start the script) sets these; a plain ``python`` run has neither.
     under_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ or "SPARK_ENV_LOADED" in os.environ
     if master or not under_spark_submit:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # a local run: no warning about the host's address
         b = (b.master(master or "local[2]")
+             .config("spark.driver.extraJavaOptions", f"-Duser.timezone=UTC -Dlog4j2.configurationFile={_quiet_log4j()}")
              .config("spark.ui.enabled", "false")
              .config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.shuffle.partitions", "2")
              .config("spark.default.parallelism", "2")
-             .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
              .config("spark.sql.warehouse.dir", os.path.join(os.environ.get("TMPDIR", "/tmp"), "spark-warehouse")))
-    return b.getOrCreate()
+    session = b.getOrCreate()
+    if master or not under_spark_submit:
+        session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 _SPARK_TYPES = {"string": "string", "int": "int", "integer": "int", "bigint": "bigint", "long": "bigint",
