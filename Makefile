@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ENV ?= dev
 PIPELINE ?= stedi
 
-.PHONY: setup test test-fast demo up bench build validate lint deploy sync-pipelines asl clean
+.PHONY: setup test test-fast demo up bench build validate deploy sync-pipelines asl clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@command -v python3.11 >/dev/null || { echo "python3.11 is required (Lambda python3.11, Glue 5.0)"; exit 1; }
@@ -37,7 +37,7 @@ bench: setup ## conversion benchmark (throughput, memory, cold start, bundle siz
 build: setup ## sam build (functions and layers into .aws-sam/build)
 	$(SAM) build --parallel
 
-validate: setup ## sam validate --lint and cfn-lint
+validate: setup ## sam validate --lint (runs cfn-lint)
 	$(SAM) validate --lint --region us-east-1
 
 asl: setup ## regenerate statemachines/*.asl.json from pipelines/*/pipeline.yaml
