@@ -32,6 +32,19 @@ ENV = {
     "MAX_RECEIVE_COUNT": "3",
 }
 
+# Ten STEDI customers as JSON lines; odd ones consent to research, even ones omit the optional key.
+CUSTOMERS = b"".join(
+    json.dumps(
+        {
+            "customerName": f"Customer {i}", "email": f"c{i}@example.com", "phone": "8015551212",
+            "birthDay": "1990-01-01", "serialNumber": f"serial-{i}", "registrationDate": 1655564376361 + i,
+            "lastUpdateDate": 1655564376361 + i,
+            **({"shareWithResearchAsOfDate": 1655564376361} if i % 2 else {}),
+        }
+    ).encode() + b"\n"
+    for i in range(10)
+)
+
 
 @dataclass
 class Lake:

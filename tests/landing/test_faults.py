@@ -22,18 +22,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from .conftest import REPO, LambdaContext, event_for, sqs_batch
+from .conftest import CUSTOMERS, REPO, LambdaContext, event_for, sqs_batch
 
-CUSTOMERS = b"".join(
-    json.dumps(
-        {
-            "customerName": f"Customer {i}", "email": f"c{i}@example.com", "phone": "8015551212",
-            "birthDay": "1990-01-01", "serialNumber": f"serial-{i}", "registrationDate": 1655564376361 + i,
-            "lastUpdateDate": 1655564376361 + i,
-        }
-    ).encode() + b"\n"
-    for i in range(10)
-)
 BAD_CUSTOMERS = CUSTOMERS.replace(b'"registrationDate": 1655564376363', b'"registrationDate": "yesterday"')
 # Three order months -> three Parquet files (order_month partitions) for one landing object.
 ORDERS = b"order_id,customer_id,order_date,status,product_id,quantity,unit_price\n" + b"".join(

@@ -8,19 +8,8 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import LANDING, event_for, sqs_batch
+from .conftest import CUSTOMERS, LANDING, event_for, sqs_batch
 
-CUSTOMERS = b"".join(
-    json.dumps(
-        {
-            "customerName": f"Customer {i}", "email": f"c{i}@example.com", "phone": "8015551212",
-            "birthDay": "1990-01-01", "serialNumber": f"serial-{i}", "registrationDate": 1655564376361 + i,
-            "lastUpdateDate": 1655564376361 + i,
-            **({"shareWithResearchAsOfDate": 1655564376361} if i % 2 else {}),
-        }
-    ).encode() + b"\n"
-    for i in range(10)
-)
 ACTIVITY = b"ip_address,username,timestamp,request,http,bytes\n" + b"10.0.0.1,alice,17/Jan/2018:10:43:54,GET /petstore/Cats/Treats,200,512\n" * 5
 
 
