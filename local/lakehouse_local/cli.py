@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--output", required=True, help="folder for the Parquet output")
     conv.add_argument("--key", help="landing key to pretend (default: <landing_prefix><file name>)")
     conv.add_argument("--pipelines-dir", default=DEFAULT_PIPELINES, type=Path, help="default: ./pipelines")
-    conv.add_argument("--block-size", type=int, default=0, help="parser block size in KiB (default 1024)")
+    conv.add_argument("--block-size", type=int, default=0, help="parser block size in KiB (default: the converter's, 256)")
     conv.set_defaults(func=_convert)
 
     from . import commands

@@ -276,3 +276,29 @@ def test_quarantine_rows_loads_good_rows_and_keeps_bad_ones(tmp_path):
 def test_quarantine_rows_with_no_valid_row_rejects_the_file(tmp_path):
     error = rejected(tmp_path, contract("retail.orders"), ORDERS + b"1,7,2026-11-01,LOST,p1,1,9.5\n")
     assert error.code == "no_valid_rows"
+
+
+def test_a_null_in_an_optional_column_with_allowed_values_is_fine(tmp_path):
+    header = b"first_name,last_name,username,email,gender,phone,zip,cc,password,ssn,age\n"
+    result, table = run(tmp_path, contract("weblogs.userprofile"), header + b"A,B,ab,a@b.c,,1,12345,4111,pw,123-45-6789,30\n")
+    assert result.rows_written == 1 and table.column("gender").to_pylist() == [None]
+
+
+def test_csv_without_a_header_line_uses_the_contract_order(tmp_path):
+    c = contract("weblogs.useractivity", format=contract("weblogs.useractivity").format.model_copy(update={"header": False}))
+    result, table = run(tmp_path, c, ACTIVITY_ROW * 2)
+    assert result.rows_written == 2 and table.column("http").to_pylist() == [200, 200]
+
+
+def test_partition_values_are_escaped_in_paths(tmp_path):
+    c = contract("retail.orders")
+    c = c.model_copy(update={"partitions": [c.partitions[0].model_copy(update={"column": "product_id", "transform": "identity", "name": "product"})]})
+    result, _ = run(tmp_path, c, ORDERS + b"1,7,2026-11-01,PLACED,a/../b=c,1,9.5\n")
+    assert [o.path.split("/")[0] for o in result.outputs] == ["product=a%2F..%2Fb%3Dc"]
+
+
+def test_json_that_python_refuses_is_a_row_error_not_a_crash(tmp_path):
+    body = jsonl(CUSTOMER) + b'{"customerName": ' + b"9" * 5000 + b"}\n"
+    error = rejected(tmp_path, contract("stedi.customer"), body, "c.json")
+    assert [(e.row, e.column) for e in error.row_errors.kept] == [(2, None)]
+    assert "invalid JSON" in error.row_errors.kept[0].message

@@ -199,3 +199,35 @@ def test_ingest_date_is_when_the_object_landed_so_retries_on_another_day_overwri
     assert len(keys) == 1 and "/ingest_date=2025-01-31/" in keys[0]
     rows = lake.raw_rows("customer_landing")
     assert {r["_ingested_at"].isoformat() for r in rows} == {"2025-01-31T23:59:59+00:00"}
+
+
+class FailingGlue:
+    """Delegates to moto's Glue, but BatchCreatePartition fails (an injected fault)."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def batch_create_partition(self, **kwargs):
+        raise ClientError({"Error": {"Code": "InternalServiceException", "Message": "injected"}}, "BatchCreatePartition")
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_a_failed_reupload_on_another_day_still_replaces_the_old_rows_when_retried(lake, app, context):
+    first = lake.put("stedi/customer/a.json", CUSTOMERS)
+    day1 = event_for(first)
+    day1["time"] = "2026-11-20T10:00:00Z"
+    app.handler(sqs_batch(day1), context)
+    second = lake.put("stedi/customer/a.json", CUSTOMERS.split(b"\n", 3)[3])
+    day2 = event_for(second)
+    day2["time"] = "2026-11-21T10:00:00Z"
+    service, _, _ = app.runtime()
+    service.catalog.glue = FailingGlue(lake.glue)
+    assert app.handler(sqs_batch(day2), context)["batchItemFailures"]
+    assert lake.ledger(first.key).state == "failed"
+    service.catalog.glue = lake.glue
+    assert app.handler(sqs_batch(day2, receive_count=2), context) == {"batchItemFailures": []}
+    keys = lake.raw_keys("customer_landing")
+    assert len(keys) == 1 and "/ingest_date=2026-11-21/" in keys[0]
+    assert len(lake.raw_rows("customer_landing")) == 7

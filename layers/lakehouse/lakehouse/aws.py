@@ -10,29 +10,6 @@ from typing import Any
 # fails after that fails the SQS record, which SQS redelivers and finally parks in the DLQ.
 _RETRIES = {"mode": "standard", "max_attempts": 5}
 
-TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "SlowDown",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalError",
-        "InternalFailure",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalServiceException",
-        "ConcurrentModificationException",
-        "TransactionConflictException",
-    }
-)
-
-
 class AwsClients:
     """One boto3 session's clients. An empty AWS_ENDPOINT_URL (the template's default) means AWS itself."""
 
@@ -71,8 +48,3 @@ class AwsClients:
 def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
-
-
-def http_status(exc: BaseException) -> int:
-    response = getattr(exc, "response", None) or {}
-    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)

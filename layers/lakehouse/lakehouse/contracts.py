@@ -17,19 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 ColumnType = Literal["string", "int", "bigint", "double", "boolean", "date", "timestamp"]
 FormatType = Literal["csv", "tsv", "jsonl", "json_array"]
 
-# Glue/Athena type of each contract type (the catalog table is created from the contract).
-GLUE_TYPES: dict[str, str] = {
-    "string": "string",
-    "int": "int",
-    "bigint": "bigint",
-    "double": "double",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamp": "timestamp",
-}
-
-
-
 class ContractError(ValueError):
     """A contract file is missing, unreadable or invalid; the message names the file and the field."""
 
@@ -68,7 +55,8 @@ class Column(_Strict):
 
     @property
     def glue_type(self) -> str:
-        return GLUE_TYPES[self.type]
+        """The Glue/Athena type: the contract's type names are Glue's own."""
+        return self.type
 
 
 class FileFormat(_Strict):

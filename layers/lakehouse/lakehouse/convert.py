@@ -127,6 +127,8 @@ def _classify(exc: pa.ArrowException, stream: SourceStream, typed: bool) -> Exce
         return stream.failure
     if stream.failure is not None:
         return stream.failure  # the network or S3 failed mid-read: transient, the record is retried
+    if not isinstance(exc, (pa.ArrowInvalid, pa.ArrowTypeError)):
+        return exc  # out of memory, capacity, not implemented: not the data's fault, so never a quarantine
     message = str(exc)
     if "straddling" in message or "block size" in message.lower():
         return _BlockTooSmall()
@@ -215,25 +217,22 @@ def _run(
             if stream.failure is not None and stream.failure is not exc:
                 raise stream.failure from exc
             raise
+        rows_read = kept_rows + len(skipped)
+        if row_errors.total and reject_whole:
+            raise FileRejected("invalid_rows", row_errors.summary(), row_errors)
+        if rows_read == 0:
+            raise ObjectIgnored("no_rows", "the file holds no data rows (header or whitespace only)")
+        if writer.rows == 0:
+            raise FileRejected("no_valid_rows", f"every row breaks the contract: {row_errors.summary()}", row_errors)
+        rows_written = writer.rows
+        outputs = writer.close()
     except BaseException:
         writer.abort()
         if bad_rows is not None:
             bad_rows.close()
         raise
-    rows_read = kept_rows + len(skipped)
-    if row_errors.total and reject_whole:
-        writer.abort()
-        raise FileRejected("invalid_rows", row_errors.summary(), row_errors)
-    rows_written = writer.rows
-    if rows_read == 0:
-        writer.abort()
-        raise ObjectIgnored("no_rows", "the file holds no data rows (header or whitespace only)")
-    if rows_written == 0:
-        writer.abort()
-        if bad_rows is not None:
-            bad_rows.close()
-        raise FileRejected("no_valid_rows", f"every row breaks the contract: {row_errors.summary()}", row_errors)
-    outputs = writer.close()
+    finally:
+        reader.close()  # releases the S3 connection (also after an early stop or a restart on the exact path)
     return ConversionResult(
         rows_read=rows_read,
         rows_written=rows_written,

@@ -137,6 +137,12 @@ class LandingService:
             previous = self.ledger.get(obj.uri)
             if previous and _is_older(obj.sequencer, previous.sequencer):
                 raise Superseded(f"a newer version of the key (sequencer {previous.sequencer}) was already recorded")
+            # The Parquet files of earlier versions stay listed in every later record until a conversion
+            # replaces them, so a failed or quarantined version never makes them unreachable for cleanup.
+            entry.outputs = list(previous.outputs) if previous else []
+            # Recorded before the work: if this delivery never finishes (timeout, out of memory), the object
+            # still has a state, and the last allowed delivery already says where the event will be.
+            self._record_attempt(entry, receive_count)
             self._convert(obj, contract, entry, previous)
         except Superseded as exc:
             # A late event for an older version: the key's ledger entry and rows belong to the newer version.
@@ -178,12 +184,14 @@ class LandingService:
             # Publish: each Parquet file is one PUT (atomic), then the partitions are registered, so a
             # crash mid-way leaves no half-written file visible and at worst an unregistered partition
             # that the retry registers.
-            uris = self._upload(contract, out_dir, result)
+            uris = [f"s3://{self.settings.raw_bucket}/{contract.table}/{o.path}" for o in result.outputs]
+            entry.outputs = sorted(set(entry.outputs) | set(uris))
+            self.ledger.record(entry)  # files about to be written are listed before they exist
+            self._upload(contract, out_dir, result)
             self.catalog.ensure_table(contract)
             self.catalog.add_partitions(contract, result.outputs)
-            if previous and previous.outputs:
-                self._delete_stale(previous.outputs, keep=set(uris))
-            entry.state = "converted"
+            self._delete_stale(entry.outputs, keep=set(uris))
+            entry.state, entry.reason_code, entry.reason = "converted", "", ""
             entry.rows_written = result.rows_written
             entry.rows_rejected = result.rows_rejected
             entry.outputs = uris
@@ -222,13 +230,9 @@ class LandingService:
 
         return open_object
 
-    def _upload(self, contract: Contract, out_dir: Path, result: ConversionResult) -> list[str]:
-        uris = []
+    def _upload(self, contract: Contract, out_dir: Path, result: ConversionResult) -> None:
         for output in result.outputs:
-            key = f"{contract.table}/{output.path}"
-            self.clients.s3.upload_file(str(out_dir / output.path), self.settings.raw_bucket, key)
-            uris.append(f"s3://{self.settings.raw_bucket}/{key}")
-        return uris
+            self.clients.s3.upload_file(str(out_dir / output.path), self.settings.raw_bucket, f"{contract.table}/{output.path}")
 
     def _delete_stale(self, old: list[str], keep: set[str]) -> None:
         """A re-upload replaces the object's rows: drop files of the previous version not rewritten now."""
@@ -288,7 +292,8 @@ class LandingService:
             "dataset": dataset,
             "reason_code": entry.reason_code,
             "reason": entry.reason,
-            "quarantine": entry.quarantine_uri,
+            "quarantine": entry.quarantine_uri if entry.state == "quarantined" else None,
+            "rejected_rows": f"{entry.quarantine_uri}.rejected-rows.jsonl" if entry.state == "converted" else None,
             "reason_file": f"{entry.quarantine_uri}.reason.json",
             "rows_written": entry.rows_written,
             "rows_rejected": entry.rows_rejected,
@@ -300,6 +305,13 @@ class LandingService:
         )
 
     # ----------------------------------------------------------------------------- failed
+    def _record_attempt(self, entry: LedgerEntry, receive_count: int) -> None:
+        last_try = receive_count >= self.settings.max_receive_count
+        entry.state = "dead_lettered" if last_try else "failed"
+        entry.reason_code = "incomplete"
+        entry.reason = f"delivery {receive_count} of {self.settings.max_receive_count} did not finish (timeout or crash)"
+        self.ledger.record(entry)
+
     def _record_failure(self, entry: LedgerEntry, exc: Exception, receive_count: int) -> None:
         last_try = receive_count >= self.settings.max_receive_count
         entry.state = "dead_lettered" if last_try else "failed"

@@ -55,6 +55,14 @@ class SourceStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._raw.close()
+            except Exception:  # noqa: BLE001 - closing a failed network stream may fail again; nothing is lost
+                pass
+        super().close()
+
     def readinto(self, buffer) -> int:  # type: ignore[override]
         try:
             data = self._raw.read(len(buffer))
@@ -128,7 +136,11 @@ def read_csv(
 ) -> Iterator[pa.RecordBatch]:
     """CSV/TSV batches; rows with the wrong number of fields are skipped into ``row_errors``/``skipped_rows``."""
     fmt = contract.format
-    header = csv_header(contract, peek_text(reader, fmt.encoding))
+    if fmt.header:
+        header = csv_header(contract, peek_text(reader, fmt.encoding))
+        column_names = None
+    else:  # no header line: the fields are the contract's columns, in order
+        header = column_names = [c.name for c in contract.columns]
     present = plan_csv_columns(contract, header)
     types: dict[str, pa.DataType] = {}
     timestamp_parsers: list[str] = []
@@ -157,7 +169,9 @@ def read_csv(
     csv_reader = pacsv.open_csv(
         reader,
         # single-threaded parsing keeps invalid-row callbacks in file order, so row numbers stay exact
-        read_options=pacsv.ReadOptions(block_size=block_size, encoding=fmt.encoding, use_threads=typed),
+        read_options=pacsv.ReadOptions(
+            block_size=block_size, encoding=fmt.encoding, use_threads=typed, column_names=column_names
+        ),
         parse_options=pacsv.ParseOptions(
             delimiter=fmt.field_delimiter,
             quote_char=fmt.quote_char,
@@ -219,6 +233,14 @@ def read_jsonl_typed(
         yield batch
 
 
+class _BadLine(ValueError):
+    """A line that is not JSON; keeps the line so quarantined rows hold the original text."""
+
+    def __init__(self, message: str, line: bytes):
+        super().__init__(message)
+        self.text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
 def _json_text(value: object) -> str | None | Exception:
     """A JSON scalar as the text the exact path validates; nested values are errors."""
     if value is None:
@@ -257,8 +279,8 @@ def records_to_text_batches(
         return batch
 
     for row, record in records:
-        if isinstance(record, Exception):
-            row_errors.add(RowError(row, None, str(record)), record={"_line": str(record)})
+        if isinstance(record, _BadLine):
+            row_errors.add(RowError(row, None, str(record)), record={"_line": record.text})
             continue
         if not isinstance(record, dict):
             row_errors.add(RowError(row, None, f"expected a JSON object, got {type(record).__name__}"), record=record)
@@ -297,7 +319,9 @@ def jsonl_records(reader: io.BufferedReader, encoding: str) -> Iterator[tuple[in
         except UnicodeDecodeError as exc:
             raise FileRejected("encoding_error", f"line {number} is not valid {encoding}: {exc}") from exc
         except json.JSONDecodeError as exc:
-            yield number, ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}")
+            yield number, _BadLine(f"invalid JSON: {exc.msg} at column {exc.colno}", line)
+        except (ValueError, RecursionError) as exc:  # huge integer literals, absurd nesting
+            yield number, _BadLine(f"invalid JSON: {type(exc).__name__}: {str(exc)[:200]}", line)
 
 
 def json_array_records(reader: io.BufferedReader, encoding: str) -> Iterator[tuple[int, object]]:

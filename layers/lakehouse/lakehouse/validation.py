@@ -136,7 +136,7 @@ def _apply_checks(values: pa.Array, column: Column, collect: _Collector, unparsa
     if checks.allowed_values is not None:
         allowed = pa.array(checks.allowed_values).cast(values.type)
         collect.add(
-            pc.invert(pc.is_in(values, value_set=allowed)),
+            pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=allowed))),
             column,
             lambda i: f"{_show(column, values[i].as_py())} is not one of {checks.allowed_values}",
         )

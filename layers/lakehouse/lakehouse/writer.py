@@ -25,6 +25,14 @@ DICTIONARY_MAX_DISTINCT_RATIO = 0.5
 _TRANSFORM_FORMAT = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
 
 
+_HIVE_SPECIAL = set('"#%\'*/:=?\\\x7f{[]^')
+
+
+def hive_escape(value: str) -> str:
+    """A partition value as Hive, Spark and Athena write it in a path: '/', '=', '%', ... as %XX."""
+    return "".join(f"%{ord(c):02X}" if c in _HIVE_SPECIAL or ord(c) < 0x20 else c for c in value)
+
+
 def object_file_name(source_key: str) -> str:
     """Deterministic output name of a landing object: readable stem + hash of the full key."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", source_key.rsplit("/", 1)[-1])[:80] or "object"
@@ -101,7 +109,7 @@ class PartitionedWriter:
 
     @staticmethod
     def _path(part: dict[str, str]) -> str:
-        return "/".join(f"{name}={value}" for name, value in part.items())
+        return "/".join(f"{name}={hive_escape(value)}" for name, value in part.items())
 
     def _append(self, path: str, part: dict[str, str], batch: pa.RecordBatch) -> None:
         handle = self._open.get(path)
