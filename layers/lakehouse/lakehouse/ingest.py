@@ -309,7 +309,10 @@ class LandingService:
         last_try = receive_count >= self.settings.max_receive_count
         entry.state = "dead_lettered" if last_try else "failed"
         entry.reason_code = "incomplete"
-        entry.reason = f"delivery {receive_count} of {self.settings.max_receive_count} did not finish (timeout or crash)"
+        entry.reason = (
+            f"delivery {receive_count} of {self.settings.max_receive_count} is converting, "
+            "or did not finish (timeout, out of memory)"
+        )
         self.ledger.record(entry)
 
     def _record_failure(self, entry: LedgerEntry, exc: Exception, receive_count: int) -> None:
