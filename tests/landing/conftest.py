@@ -46,6 +46,16 @@ CUSTOMERS = b"".join(
 )
 
 
+class ClientProxy:
+    """Stands in for a boto3 client: delegates every call to ``real`` except those a test overrides (faults)."""
+
+    def __init__(self, real: Any):
+        self.real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
 @dataclass
 class Lake:
     s3: Any

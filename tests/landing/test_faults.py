@@ -22,7 +22,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from .conftest import CUSTOMERS, REPO, LambdaContext, event_for, sqs_batch
+from .conftest import CUSTOMERS, REPO, ClientProxy, LambdaContext, event_for, sqs_batch
 
 BAD_CUSTOMERS = CUSTOMERS.replace(b'"registrationDate": 1655564376363', b'"registrationDate": "yesterday"')
 # Three order months -> three Parquet files (order_month partitions) for one landing object.
@@ -159,16 +159,10 @@ class _DyingBody:
         self.body.close()
 
 
-class _S3DroppingReads:
-    def __init__(self, real):
-        self.real = real
-
+class _S3DroppingReads(ClientProxy):
     def get_object(self, **kwargs):
         response = self.real.get_object(**kwargs)
         return {**response, "Body": _DyingBody(response["Body"])}
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
 
 
 def test_s3_read_failing_mid_stream_is_transient_and_writes_nothing(lake, app, context):
@@ -318,11 +312,12 @@ class DyingContext(LambdaContext):
         return 50  # Powertools marks the in-progress record as expiring when the invocation would time out
 
 
-class _S3DyingOnUpload:
+class _S3DyingOnUpload(ClientProxy):
     """The process is killed just before its n-th Parquet upload (uploads run one after the other)."""
 
     def __init__(self, real, bucket: str, die_at: int):
-        self.real, self.bucket, self.die_at, self.uploads = real, bucket, die_at, 0
+        super().__init__(real)
+        self.bucket, self.die_at, self.uploads = bucket, die_at, 0
 
     def upload_file(self, filename, bucket, key, *args, **kwargs):
         if bucket == self.bucket:
@@ -330,9 +325,6 @@ class _S3DyingOnUpload:
             if self.uploads == self.die_at:
                 raise LambdaTimedOut()
         return self.real.upload_file(filename, bucket, key, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
 
 
 def test_a_lambda_timeout_mid_write_leaves_only_whole_files_and_the_retry_converges(lake, app, context):

@@ -8,7 +8,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import CUSTOMERS, LANDING, event_for, sqs_batch
+from .conftest import CUSTOMERS, LANDING, ClientProxy, event_for, sqs_batch
 
 ACTIVITY = b"ip_address,username,timestamp,request,http,bytes\n" + b"10.0.0.1,alice,17/Jan/2018:10:43:54,GET /petstore/Cats/Treats,200,512\n" * 5
 
@@ -150,19 +150,17 @@ def test_ignored_objects_are_recorded_without_alerts(lake, app, context, key, bo
     assert lake.alerts() == []
 
 
-class FlakyS3:
+class FlakyS3(ClientProxy):
     """Delegates to the moto S3 client, but throttles GetObject for one key (an injected fault)."""
 
     def __init__(self, real, key: str, code: str = "SlowDown"):
-        self.real, self.key, self.code = real, key, code
+        super().__init__(real)
+        self.key, self.code = key, code
 
     def get_object(self, **kwargs):
         if kwargs["Key"] == self.key:
             raise ClientError({"Error": {"Code": self.code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject")
         return self.real.get_object(**kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
 
 
 def test_a_transient_s3_error_fails_only_its_record(lake, app, context):
@@ -201,17 +199,11 @@ def test_ingest_date_is_when_the_object_landed_so_retries_on_another_day_overwri
     assert {r["_ingested_at"].isoformat() for r in rows} == {"2025-01-31T23:59:59+00:00"}
 
 
-class FailingGlue:
+class FailingGlue(ClientProxy):
     """Delegates to moto's Glue, but BatchCreatePartition fails (an injected fault)."""
-
-    def __init__(self, real):
-        self.real = real
 
     def batch_create_partition(self, **kwargs):
         raise ClientError({"Error": {"Code": "InternalServiceException", "Message": "injected"}}, "BatchCreatePartition")
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
 
 
 def test_a_failed_reupload_on_another_day_still_replaces_the_old_rows_when_retried(lake, app, context):
