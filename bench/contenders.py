@@ -7,9 +7,10 @@
 CONTENDER: lakehouse | book | pyarrow | duckdb   (``lakehouse-venv`` is the console script, run by bench/run.py)
 FORMAT:    csv | jsonl
 
-- lakehouse: `lakehouse convert` (validation on) with the Lambda layer's dependency set: pandas is not in
-           layers/dependencies/requirements.txt, so it is made unimportable here. (pyarrow imports pandas, when
-           it is installed, the first time pa.array/pa.scalar runs: +0.3 s and +35 MB RSS in the dev venv only.)
+- lakehouse: `lakehouse convert` (validation on) with the Lambda layer's dependency set: pandas and numpy are
+           not in layers/dependencies/requirements.txt, so they are made unimportable here. (pyarrow imports
+           numpy at import when it is installed, +0.1 s, and pandas the first time pa.array/pa.scalar runs,
+           +0.3 s and +35 MB RSS: costs of the dev venv only, which `lakehouse-venv` shows.)
 
 - book:    the book's approach: pandas read_csv / read_json(lines=True) of the whole file, then to_parquet.
 - pyarrow: a bare pyarrow streaming loop, no validation: open_csv / open_json (8 MiB blocks, as the converter)
@@ -58,18 +59,21 @@ def duckdb_copy(fmt: str, source: Path, out: Path) -> None:
         con.execute(f"COPY (SELECT * FROM {read}(?)) TO '{target}' (FORMAT parquet)", [str(source)])
 
 
-class _NoPandas:
-    """Meta-path finder that makes pandas unimportable, as in the deployed function."""
+NOT_IN_LAYER = ("pandas", "numpy")  # installed in the dev venv, absent from the Lambda dependencies layer
+
+
+class _AsInTheLayer:
+    """Meta-path finder that makes the packages the Lambda layer lacks unimportable, as in the deployed function."""
 
     @staticmethod
     def find_spec(name, path=None, target=None):
-        if name == "pandas" or name.startswith("pandas."):
+        if name.split(".", 1)[0] in NOT_IN_LAYER:
             raise ModuleNotFoundError(f"No module named {name!r} (hidden: not in the Lambda layer)", name=name)
         return None
 
 
 def lakehouse(fmt: str, source: Path, out: Path, pipeline: str, dataset: str, pipelines_dir: str) -> int:
-    sys.meta_path.insert(0, _NoPandas)
+    sys.meta_path.insert(0, _AsInTheLayer)
     from lakehouse_local.cli import main as cli
 
     return cli(["convert", "--pipeline", pipeline, "--dataset", dataset, "--input", str(source), "--output",

@@ -1,4 +1,4 @@
-"""Vectorised validation of one record batch against a contract (Arrow compute, no per-row Python).
+"""Vectorised validation of a step of rows (an Arrow Table) against a contract: Arrow compute, no per-row Python.
 
 Input columns arrive either already typed (the fast path) or as text (the exact path, and JSON dates);
 text is parsed here so that every unparsable value is reported with its row and column.
@@ -18,13 +18,13 @@ from .readers import ARROW_TYPES
 _INTEGER = r"^\s*[+-]?\d{1,18}\s*$"
 _DOUBLE = r"^\s*[+-]?((\d+(\.\d*)?)|(\.\d+))([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|Infinity|nan|NaN)\s*$"
 _INT32 = (-(2**31), 2**31 - 1)
-EXAMPLES_PER_CHECK = 20  # row errors kept per check and batch; counts are always exact
+EXAMPLES_PER_CHECK = 20  # row errors kept per check and step; counts are always exact
 
 
 @dataclass
 class BatchVerdict:
-    table: pa.RecordBatch  # declared columns, typed (bad rows still present)
-    bad: pa.BooleanArray | None  # rows breaking the contract; None when there are none
+    table: pa.Table  # declared columns, typed (bad rows still present)
+    bad: pa.BooleanArray | pa.ChunkedArray | None  # rows breaking the contract; None when there are none
     errors: list[RowError]  # examples, at most EXAMPLES_PER_CHECK per check
     error_count: int
 
@@ -102,7 +102,7 @@ def _iso_timestamps(values: pa.Array) -> pa.Array:
 
 
 def validate(
-    batch: pa.RecordBatch,
+    batch: pa.Table,
     contract: Contract,
     *,
     text_columns: set[str],
@@ -124,7 +124,7 @@ def validate(
             values = pc.cast(values, ARROW_TYPES[column.type])
         arrays.append(values)
         _apply_checks(values, column, collect, unparsable)
-    typed = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in contract.columns])
+    typed = pa.Table.from_arrays(arrays, names=[c.name for c in contract.columns])
     return BatchVerdict(typed, collect.bad, collect.errors, collect.count)
 
 
@@ -166,8 +166,8 @@ class KeyTracker:
         self.first_seen: dict[tuple, int] = {}
 
     def duplicates(
-        self, batch: pa.RecordBatch, bad: pa.BooleanArray | None, row_of
-    ) -> tuple[pa.BooleanArray | None, list[RowError], int]:
+        self, batch: pa.Table, bad: pa.BooleanArray | pa.ChunkedArray | None, row_of
+    ) -> tuple[pa.BooleanArray | pa.ChunkedArray | None, list[RowError], int]:
         if not self.columns:
             return bad, [], 0
         keys = zip(*(batch.column(name).to_pylist() for name in self.columns))

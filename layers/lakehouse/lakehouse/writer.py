@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +20,12 @@ from .readers import ARROW_TYPES
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 ROW_GROUP_BYTES = 16 << 20  # data bytes (Arrow) per row group and partition (~175k web-log rows, ~4 MB zstd);
 # one row group is written on a background thread while the next fills, so about twice this is in memory
+ROW_GROUPS_IN_FLIGHT = 2  # queued for the writer thread, so parsing goes on while it encodes
 MAX_PARTITIONS_PER_OBJECT = 500
 DICTIONARY_SAMPLE_ROWS = 1 << 16
 DICTIONARY_MAX_DISTINCT_RATIO = 0.5
 _TRANSFORM_FORMAT = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
+_LINEAGE_STRINGS = ("_source_key", "_source_version")  # constant per object
 
 
 _HIVE_SPECIAL = set('"#%\'*/:=?\\\x7f{[]^')
@@ -41,6 +44,7 @@ def object_file_name(source_key: str) -> str:
 
 
 def output_schema(contract: Contract) -> pa.Schema:
+    """The columns of every output file: the contract's data columns, then the lineage columns."""
     fields = [pa.field(c.name, ARROW_TYPES[c.type]) for c in contract.data_columns]
     fields += [
         pa.field("_source_key", pa.string()),
@@ -50,11 +54,23 @@ def output_schema(contract: Contract) -> pa.Schema:
     return pa.schema(fields)
 
 
+def _encoding_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with the constant lineage strings as one-entry dictionaries.
+
+    The Parquet writer then copies the indices instead of hashing the same key and version on every row
+    (~0.2 s less CPU on a 3 M-row file). The files still hold plain UTF-8 strings: the writer does not store the
+    Arrow schema (store_schema=False), so every reader, pyarrow included, sees ``string``.
+    """
+    return pa.schema(
+        [pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in _LINEAGE_STRINGS else f for f in schema]
+    )
+
+
 @dataclass
 class _Open:
     output: OutputFile
     writer: pq.ParquetWriter
-    pending: list[pa.RecordBatch] = field(default_factory=list)
+    pending: list[pa.Table] = field(default_factory=list)
     pending_bytes: int = 0
 
 
@@ -70,22 +86,23 @@ class PartitionedWriter:
         self.lineage = lineage
         self.compression = compression
         self.schema = output_schema(contract)
+        self._encoding = _encoding_schema(self.schema)
         self.file_name = object_file_name(lineage.source_key)
         self._open: dict[str, _Open] = {}
         self._lineage: list[pa.Array] = []  # constant lineage columns, sliced (zero-copy) for each batch
         # Row groups are encoded and compressed on a background thread (pyarrow releases the GIL) while the
         # next blocks are parsed and validated; at most one row group is in flight, so memory stays bounded.
         self._pool: ThreadPoolExecutor | None = None
-        self._inflight: Future | None = None
+        self._inflight: deque[Future] = deque()
 
-    def write(self, batch: pa.RecordBatch) -> None:
+    def write(self, batch: pa.Table) -> None:
         """``batch`` holds the contract's declared columns, typed and valid."""
         if batch.num_rows == 0:
             return
         for path, part, rows in self._split(batch):
             self._append(path, part, rows)
 
-    def _split(self, batch: pa.RecordBatch):
+    def _split(self, batch: pa.Table):
         values: list[tuple[str, pa.Array | str]] = []
         for spec in self.contract.partitions:
             if spec.source == "ingest_date":
@@ -111,7 +128,7 @@ class PartitionedWriter:
     def _path(part: dict[str, str]) -> str:
         return "/".join(f"{name}={hive_escape(value)}" for name, value in part.items())
 
-    def _append(self, path: str, part: dict[str, str], batch: pa.RecordBatch) -> None:
+    def _append(self, path: str, part: dict[str, str], batch: pa.Table) -> None:
         handle = self._open.get(path)
         if handle is None:
             if len(self._open) >= MAX_PARTITIONS_PER_OBJECT:
@@ -121,12 +138,14 @@ class PartitionedWriter:
             relative = f"{path}/{self.file_name}" if path else self.file_name
             target = self.root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
+            dictionary = self._dictionary_columns(batch)
             writer = pq.ParquetWriter(
                 target,
-                self.schema,
+                self._encoding,
+                store_schema=False,  # the Parquet types say it all; readers see the lineage as plain strings
                 compression=self.compression,
-                write_statistics=True,
-                use_dictionary=self._dictionary_columns(batch),
+                write_statistics=self._statistics_columns(dictionary),
+                use_dictionary=dictionary,
             )
             handle = self._open[path] = _Open(OutputFile(relative, part), writer)
         data = self._with_lineage(batch)
@@ -136,7 +155,7 @@ class PartitionedWriter:
         if handle.pending_bytes >= ROW_GROUP_BYTES:
             self._flush(handle)
 
-    def _dictionary_columns(self, first: pa.RecordBatch) -> list[str]:
+    def _dictionary_columns(self, first: pa.Table) -> list[str]:
         """Columns worth dictionary-encoding, judged on the object's first batch.
 
         Dictionary-encoding a column of mostly distinct values (ids, timestamps, addresses) costs a hash of every
@@ -152,36 +171,48 @@ class PartitionedWriter:
         ]
         return chosen + [name for name in self.schema.names if name.startswith("_")]
 
-    def _with_lineage(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def _statistics_columns(self, dictionary: list[str]) -> list[str]:
+        """Columns whose row groups get min/max statistics: those where Athena can use them to skip row groups.
+
+        That is every non-string column (numbers, dates, timestamps, booleans), the low-cardinality strings
+        (the dictionary-encoded ones, e.g. a status or country), the contract's key and the lineage columns.
+        High-cardinality free text (addresses, user agents, ids) is left out: in an unsorted row group its
+        min and max span nearly the whole domain and skip nothing, yet comparing every string costs ~15% of
+        the encoding time. Iceberg and parquet-mr make the same trade by truncating string statistics.
+        """
+        kept = set(dictionary) | set(self.contract.key)
+        chosen = [c.name for c in self.contract.data_columns if c.type != "string" or c.name in kept]
+        return chosen + [name for name in self.schema.names if name.startswith("_")]
+
+    def _with_lineage(self, batch: pa.Table) -> pa.Table:
         n = batch.num_rows
         if not self._lineage or len(self._lineage[0]) < n:
-            # built once per object (and when a larger batch arrives): every batch gets zero-copy slices, so
-            # pending row groups do not hold ~60 bytes of repeated key/version per row
+            # built once per object (and when a larger batch arrives): every batch gets zero-copy slices
             size = max(n, 1 << 16)
+            first = pa.repeat(pa.scalar(0, pa.int32()), size)  # every row points at the one dictionary entry
             self._lineage = [
-                pa.repeat(pa.scalar(self.lineage.source_key, pa.string()), size),
-                pa.repeat(pa.scalar(self.lineage.source_version, pa.string()), size),
+                pa.DictionaryArray.from_arrays(first, pa.array([self.lineage.source_key], pa.string())),
+                pa.DictionaryArray.from_arrays(first, pa.array([self.lineage.source_version], pa.string())),
                 pa.repeat(pa.scalar(self.lineage.ingested_at, pa.timestamp("ms", tz="UTC")), size),
             ]
         arrays = [batch.column(c.name) for c in self.contract.data_columns]
         arrays += [column.slice(0, n) for column in self._lineage]
-        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        return pa.Table.from_arrays(arrays, schema=self._encoding)
 
     def _flush(self, handle: _Open) -> None:
         if handle.pending:
-            table = pa.Table.from_batches(handle.pending)
+            table = pa.concat_tables(handle.pending)
             handle.pending = []
             handle.pending_bytes = 0
-            self._wait()
+            self._wait(keep=ROW_GROUPS_IN_FLIGHT - 1)
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
-            self._inflight = self._pool.submit(handle.writer.write_table, table, row_group_size=1 << 24)
+            self._inflight.append(self._pool.submit(handle.writer.write_table, table, row_group_size=1 << 24))
 
-    def _wait(self) -> None:
-        """Waits for the row group in flight; re-raises its error."""
-        inflight, self._inflight = self._inflight, None
-        if inflight is not None:
-            inflight.result()
+    def _wait(self, keep: int = 0) -> None:
+        """Waits until at most ``keep`` row groups are in flight; re-raises their errors."""
+        while len(self._inflight) > keep:
+            self._inflight.popleft().result()
 
     def _shutdown(self) -> None:
         if self._pool is not None:
@@ -204,10 +235,11 @@ class PartitionedWriter:
         return sorted(outputs, key=lambda o: o.path)
 
     def abort(self) -> None:
-        try:
-            self._wait()
-        except Exception:  # noqa: BLE001 - the files are being removed anyway
-            pass
+        while self._inflight:
+            try:
+                self._inflight.popleft().result()
+            except Exception:  # noqa: BLE001 - the files are being removed anyway
+                pass
         self._shutdown()
         for handle in self._open.values():
             handle.writer.close()
