@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventBridgeNotificationEvent
@@ -16,9 +16,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lakehouse.ingest import LandingObject, LandingService
+from lakehouse.tracing import make_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()  # X-Ray only when the stack enables it (FunctionTracing=Active)
 metrics = Metrics()
 # Report every failed record (even when all failed) instead of failing the invocation: SQS retries the same.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
