@@ -65,17 +65,23 @@ class SourceStream(io.RawIOBase):
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
         try:
-            data = self._raw.read(len(buffer))
+            n = self._fill(buffer)
         except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
             self.failure = FileRejected("compression_error", f"corrupt or truncated gzip data: {exc}")
             raise self.failure from exc
         except Exception as exc:  # network and S3 errors: the caller decides whether they are transient
             self.failure = exc
             raise
-        n = len(data)
-        buffer[:n] = data
         self.bytes_read += n
         return n
+
+    def _fill(self, buffer) -> int:
+        readinto = getattr(self._raw, "readinto", None)  # files, S3 bodies: straight into pyarrow's buffer
+        if readinto is not None:
+            return readinto(buffer)
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def buffered(stream: SourceStream) -> io.BufferedReader:
