@@ -31,7 +31,7 @@ demo: setup ## the whole pipeline locally on the bundled samples, no AWS account
 up: setup ## keep a local stack running (moto server) for aws --endpoint-url and sam local invoke
 	$(VENV)/bin/lakehouse up
 
-bench: setup ## conversion benchmark (throughput, memory, cold start, bundle size)
+bench: build ## conversion benchmark (throughput, memory, cold start, bundle size) of the `sam build` output
 	$(PY) bench/run.py
 
 build: setup ## sam build (functions and layers into .aws-sam/build)

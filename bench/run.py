@@ -4,7 +4,7 @@ Generates deterministic inputs into a temporary folder, runs each contender as a
 interpreter) several times, and prints median wall time, MB/s, peak RSS and output size per contender, the
 handler's import time, the `sam build` bundle size, and the targets of issue 6 as PASS/FAIL.
 
-    python bench/run.py                 # full run (250 MB and 1 GB inputs), 3 runs per contender
+    python bench/run.py                 # full run (250 MB and 1 GB inputs), 5 runs per contender
     python bench/run.py --quick --runs 1  # smoke run on small inputs (seconds)
     python bench/run.py --json report.json
 
@@ -15,9 +15,11 @@ itself cannot run). Peak RSS is the child's own ``ru_maxrss`` (os.wait4), exact 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -153,9 +155,11 @@ def contender_cmd(contender: str, dataset: str, source: Path, out: Path) -> list
 
 
 def run_contenders(jobs: list[Result], inputs: dict[tuple[str, str], Path], runs: int, work: Path, say) -> None:
-    """Round-robin over the contenders, run after run, so drift in the machine hits all of them alike."""
+    """Round-robin over the contenders, run after run, so drift in the machine hits all of them alike; the order
+    within each round is shuffled (seeded), so no contender always runs right after the same neighbour."""
+    order = random.Random(SEED)
     for attempt in range(runs):
-        for job in jobs:
+        for job in order.sample(jobs, len(jobs)):
             if attempt >= job_runs(job, runs):
                 continue
             source = inputs[(job.dataset, job.size)]
@@ -358,7 +362,7 @@ def render(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="runs per contender on the main inputs (default 3)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per contender on the main inputs (default 5)")
     parser.add_argument("--big-runs", type=int, default=1, help="runs of lakehouse on the 1 GB inputs (default 1)")
     parser.add_argument("--quick", action="store_true", help="small inputs: a smoke run, not a measurement")
     parser.add_argument("--json", type=Path, help="also write the report as JSON to this file")
@@ -392,6 +396,11 @@ def main(argv: list[str] | None = None) -> int:
                 generated.append({**info, "dataset": dataset, "size": size, "seconds": round(time.perf_counter() - t0, 2)})
                 say(f"generated {path} ({info['bytes'] / MB:.0f} MB, {info['rows']} rows) in {generated[-1]['seconds']} s")
                 inputs[(dataset, size)] = path
+
+        # The Lambda layer ships bytecode (layers/lakehouse/Makefile); give the source tree the same, so no run
+        # compiles the package (this machine sets PYTHONDONTWRITEBYTECODE, which would make every run do it).
+        for folder in (ROOT / "layers" / "lakehouse", ROOT / "local"):
+            compileall.compile_dir(folder, quiet=1)
 
         jobs: list[Result] = []
         for dataset in datasets:
