@@ -302,3 +302,39 @@ def test_json_that_python_refuses_is_a_row_error_not_a_crash(tmp_path):
     error = rejected(tmp_path, contract("stedi.customer"), body, "c.json")
     assert [(e.row, e.column) for e in error.row_errors.kept] == [(2, None)]
     assert "invalid JSON" in error.row_errors.kept[0].message
+
+
+
+def test_large_output_rolls_over_to_numbered_files(tmp_path, monkeypatch):
+    """Past MAX_FILE_BYTES a partition's output continues in <name>-00001.parquet ...; every row lands once."""
+    import lakehouse.writer as writer
+
+    monkeypatch.setattr(writer, "ROW_GROUP_BYTES", 1)  # every write is a row group
+    monkeypatch.setattr(writer, "MAX_FILE_BYTES", 2)  # and every row group after the first starts a new file
+    c = contract("weblogs.useractivity")
+
+    def fill(out: writer.PartitionedWriter) -> None:
+        for start in range(0, 1000, 250):
+            out.write(pa.table({
+                "ip_address": ["10.0.0.1"] * 250, "username": [f"user{i}" for i in range(start, start + 250)],
+                "timestamp": ["17/Jan/2018:10:43:54"] * 250, "request": ["GET /"] * 250,
+                "http": pa.array([200] * 250, pa.int32()), "bytes": pa.array(range(start, start + 250), pa.int64()),
+            }))
+
+    aborted = writer.PartitionedWriter(tmp_path, c, Lineage("weblogs/useractivity/big.csv", "v0", NOW))
+    fill(aborted)
+    aborted.abort()
+    assert not list(tmp_path.rglob("*.parquet"))  # every file of an aborted object is removed, rolled ones too
+
+    out = writer.PartitionedWriter(tmp_path, c, Lineage("weblogs/useractivity/big.csv", "v1", NOW))
+    fill(out)
+    assert out.rows == 1000
+    outputs = out.close()
+    names = [o.path.rsplit("/", 1)[-1] for o in outputs]
+    stem = writer.object_file_name("weblogs/useractivity/big.csv").removesuffix(".parquet")
+    assert sorted(names) == [f"{stem}-00001.parquet", f"{stem}-00002.parquet", f"{stem}-00003.parquet",
+                             f"{stem}.parquet"]
+    assert [o.rows for o in sorted(outputs, key=lambda o: o.path)] == [250, 250, 250, 250]
+    table = pa.concat_tables(pq.read_table(tmp_path / o.path) for o in outputs)
+    assert sorted(table.column("bytes").to_pylist()) == list(range(1000))
+    assert all(o.bytes == (tmp_path / o.path).stat().st_size for o in outputs)

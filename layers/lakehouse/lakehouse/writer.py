@@ -20,6 +20,8 @@ from .readers import ARROW_TYPES
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 ROW_GROUP_BYTES = 16 << 20  # data bytes (Arrow) per row group and partition (~175k web-log rows, ~4 MB zstd);
 # one row group is written on a background thread while the next fills, so about twice this is in memory
+MAX_FILE_BYTES = 1_000_000_000  # an object's output for one partition rolls over to a next file before this
+# (Athena's sweet spot is 128 MB-1 GB per file); a smaller object gives one file per partition
 ROW_GROUPS_IN_FLIGHT = 1  # queued for the writer thread (2 measured no faster and costs a row group of memory)
 MAX_PARTITIONS_PER_OBJECT = 500
 DICTIONARY_SAMPLE_ROWS = 1 << 16
@@ -72,16 +74,22 @@ def _encoding_schema(schema: pa.Schema) -> pa.Schema:
 
 @dataclass
 class _Open:
+    path: str  # partition path ("" when unpartitioned)
     output: OutputFile
     writer: pq.ParquetWriter
+    options: dict  # ParquetWriter options, chosen on the partition's first rows and kept for its next files
+    sequence: int = 0  # 0 = the partition's first file
     pending: list[pa.Table] = field(default_factory=list)
     pending_bytes: int = 0
+    pending_rows: int = 0
 
 
 class PartitionedWriter:
     """Writes validated batches under ``root/<partition path>/<object file name>``.
 
     Memory is bounded by ROW_GROUP_BYTES per open partition; output files are complete only after close().
+    A partition's output past MAX_FILE_BYTES continues in ``<name>-00001.parquet``, ``-00002`` ...: names stay
+    deterministic, so a retry overwrites the same keys.
     """
 
     def __init__(self, root: Path, contract: Contract, lineage: Lineage, *, compression: str = "zstd"):
@@ -92,7 +100,8 @@ class PartitionedWriter:
         self.schema = output_schema(contract)
         self._encoding = _encoding_schema(self.schema)
         self.file_name = object_file_name(lineage.source_key)
-        self._open: dict[str, _Open] = {}
+        self._open: dict[str, _Open] = {}  # partition path -> the file being written
+        self._full: list[_Open] = []  # closed because they reached MAX_FILE_BYTES
         self._lineage: list[pa.Array] = []  # constant lineage columns, sliced (zero-copy) for each batch
         # Row groups are encoded and compressed on a background thread (pyarrow releases the GIL) while the
         # next blocks are parsed and validated; at most one row group is in flight, so memory stays bounded.
@@ -139,25 +148,44 @@ class PartitionedWriter:
                 raise FileRejected(
                     "too_many_partitions", f"one file may fill at most {MAX_PARTITIONS_PER_OBJECT} partitions"
                 )
-            relative = f"{path}/{self.file_name}" if path else self.file_name
-            target = self.root / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
             dictionary = self._dictionary_columns(batch)
-            writer = pq.ParquetWriter(
-                target,
-                self._encoding,
-                store_schema=False,  # the Parquet types say it all; readers see the lineage as plain strings
-                compression=self.compression,
-                write_statistics=self._statistics_columns(dictionary),
-                use_dictionary=dictionary,
-            )
-            handle = self._open[path] = _Open(OutputFile(relative, part), writer)
+            options = {
+                "store_schema": False,  # the Parquet types say it all; readers see the lineage as plain strings
+                "compression": self.compression,
+                "write_statistics": self._statistics_columns(dictionary),
+                "use_dictionary": dictionary,
+            }
+            handle = self._open[path] = self._start_file(path, part, options, sequence=0)
         data = self._with_lineage(batch)
         handle.pending.append(data)
         handle.pending_bytes += batch.nbytes  # the lineage columns share one buffer: not counted per batch
-        handle.output.rows += data.num_rows
+        handle.pending_rows += data.num_rows
         if handle.pending_bytes >= ROW_GROUP_BYTES:
             self._flush(handle)
+
+    def _start_file(self, path: str, part: dict[str, str], options: dict, *, sequence: int) -> _Open:
+        name = self.file_name if sequence == 0 else self.file_name.replace(".parquet", f"-{sequence:05d}.parquet")
+        relative = f"{path}/{name}" if path else name
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        writer = pq.ParquetWriter(target, self._encoding, **options)
+        return _Open(path, OutputFile(relative, part), writer, options, sequence)
+
+    def _next_file_if_full(self, handle: _Open) -> _Open:
+        """The file the next row group goes to: ``handle``'s, or a new one when it is close to MAX_FILE_BYTES."""
+        headroom = ROW_GROUPS_IN_FLIGHT * ROW_GROUP_BYTES  # an encoded row group is at most about its data size
+        if handle.output.rows == 0 or (self.root / handle.output.path).stat().st_size < MAX_FILE_BYTES - headroom:
+            return handle
+        self._wait()  # nothing may still be writing to the file being closed
+        handle.writer.close()
+        self._full.append(handle)
+        following = self._start_file(handle.path, handle.output.partition, handle.options, sequence=handle.sequence + 1)
+        following.pending, following.pending_bytes, following.pending_rows = (
+            handle.pending, handle.pending_bytes, handle.pending_rows
+        )
+        handle.pending, handle.pending_bytes, handle.pending_rows = [], 0, 0
+        self._open[handle.path] = following
+        return following
 
     def _dictionary_columns(self, first: pa.Table) -> list[str]:
         """Columns worth dictionary-encoding, judged on the object's first batch.
@@ -205,10 +233,11 @@ class PartitionedWriter:
 
     def _flush(self, handle: _Open) -> None:
         if handle.pending:
-            table = pa.concat_tables(handle.pending)
-            handle.pending = []
-            handle.pending_bytes = 0
             self._wait(keep=ROW_GROUPS_IN_FLIGHT - 1)
+            handle = self._next_file_if_full(handle)
+            table = pa.concat_tables(handle.pending)
+            handle.output.rows += handle.pending_rows
+            handle.pending, handle.pending_bytes, handle.pending_rows = [], 0, 0
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
             self._inflight.append(self._pool.submit(handle.writer.write_table, table, row_group_size=1 << 24))
@@ -226,16 +255,18 @@ class PartitionedWriter:
     def close(self) -> list[OutputFile]:
         outputs = []
         try:
-            for handle in self._open.values():
+            for handle in list(self._open.values()):
                 self._flush(handle)
             self._wait()
         finally:
             self._shutdown()
         for handle in self._open.values():
             handle.writer.close()
+        for handle in self._full + list(self._open.values()):
             handle.output.bytes = (self.root / handle.output.path).stat().st_size
             outputs.append(handle.output)
         self._open.clear()
+        self._full.clear()
         return sorted(outputs, key=lambda o: o.path)
 
     def abort(self) -> None:
@@ -247,10 +278,13 @@ class PartitionedWriter:
         self._shutdown()
         for handle in self._open.values():
             handle.writer.close()
+        for handle in self._full + list(self._open.values()):
             (self.root / handle.output.path).unlink(missing_ok=True)
         self._open.clear()
+        self._full.clear()
 
     @property
     def rows(self) -> int:
-        return sum(h.output.rows for h in self._open.values())
+        """Rows accepted so far, written or waiting for their row group."""
+        return sum(h.output.rows + h.pending_rows for h in self._full + list(self._open.values()))
 
