@@ -301,7 +301,6 @@ def _grouped(batches: Iterator[pa.RecordBatch], rows: int = VALIDATION_ROWS) -> 
         yield group
 
 
-
 def _row_numbering(batch: pa.Table, kept_before: int, skipped: list[int]) -> RowOf:
     """Maps an index of ``batch`` to its 1-based data row in the source file."""
     if "__row" in batch.schema.names:
@@ -320,7 +319,9 @@ def _row_numbering(batch: pa.Table, kept_before: int, skipped: list[int]) -> Row
     return row_of
 
 
-def _record_bad_rows(batch: pa.Table, bad: pa.Array | pa.ChunkedArray, row_of, errors: list[RowError], sink: _BadRowsFile) -> None:
+def _record_bad_rows(
+    batch: pa.Table, bad: pa.Array | pa.ChunkedArray, row_of: RowOf, errors: list[RowError], sink: _BadRowsFile
+) -> None:
     by_row: dict[int, list[RowError]] = {}
     for error in errors:
         by_row.setdefault(error.row, []).append(error)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,6 @@ ROW_GROUP_BYTES = 16 << 20  # data bytes (Arrow) per row group and partition (~1
 # one row group is written on a background thread while the next fills, so about twice this is in memory
 MAX_FILE_BYTES = 1_000_000_000  # an object's output for one partition rolls over to a next file before this
 # (Athena's sweet spot is 128 MB-1 GB per file); a smaller object gives one file per partition
-ROW_GROUPS_IN_FLIGHT = 1  # queued for the writer thread (2 measured no faster and costs a row group of memory)
 MAX_PARTITIONS_PER_OBJECT = 500
 DICTIONARY_SAMPLE_ROWS = 1 << 16
 DICTIONARY_MAX_DISTINCT_RATIO = 0.5
@@ -106,7 +104,7 @@ class PartitionedWriter:
         # Row groups are encoded and compressed on a background thread (pyarrow releases the GIL) while the
         # next blocks are parsed and validated; at most one row group is in flight, so memory stays bounded.
         self._pool: ThreadPoolExecutor | None = None
-        self._inflight: deque[Future] = deque()
+        self._inflight: Future | None = None  # two in flight measured no faster and cost a row group of memory
 
     def write(self, batch: pa.Table) -> None:
         """``batch`` holds the contract's declared columns, typed and valid."""
@@ -173,13 +171,14 @@ class PartitionedWriter:
 
     def _next_file_if_full(self, handle: _Open) -> _Open:
         """The file the next row group goes to: ``handle``'s, or a new one when it is close to MAX_FILE_BYTES."""
-        headroom = ROW_GROUPS_IN_FLIGHT * ROW_GROUP_BYTES  # an encoded row group is at most about its data size
-        if handle.output.rows == 0 or (self.root / handle.output.path).stat().st_size < MAX_FILE_BYTES - headroom:
+        size = (self.root / handle.output.path).stat().st_size  # exact: no row group is in flight (see _flush)
+        if handle.output.rows == 0 or size < MAX_FILE_BYTES - ROW_GROUP_BYTES:  # a row group encodes to < its data
             return handle
-        self._wait()  # nothing may still be writing to the file being closed
         handle.writer.close()
         self._full.append(handle)
-        following = self._start_file(handle.path, handle.output.partition, handle.options, sequence=handle.sequence + 1)
+        following = self._start_file(
+            handle.path, handle.output.partition, handle.options, sequence=handle.sequence + 1
+        )
         following.pending, following.pending_bytes, following.pending_rows = (
             handle.pending, handle.pending_bytes, handle.pending_rows
         )
@@ -233,19 +232,20 @@ class PartitionedWriter:
 
     def _flush(self, handle: _Open) -> None:
         if handle.pending:
-            self._wait(keep=ROW_GROUPS_IN_FLIGHT - 1)
+            self._wait()
             handle = self._next_file_if_full(handle)
             table = pa.concat_tables(handle.pending)
             handle.output.rows += handle.pending_rows
             handle.pending, handle.pending_bytes, handle.pending_rows = [], 0, 0
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
-            self._inflight.append(self._pool.submit(handle.writer.write_table, table, row_group_size=1 << 24))
+            self._inflight = self._pool.submit(handle.writer.write_table, table, row_group_size=1 << 24)
 
-    def _wait(self, keep: int = 0) -> None:
-        """Waits until at most ``keep`` row groups are in flight; re-raises their errors."""
-        while len(self._inflight) > keep:
-            self._inflight.popleft().result()
+    def _wait(self) -> None:
+        """Waits for the row group in flight; re-raises its error."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()
 
     def _shutdown(self) -> None:
         if self._pool is not None:
@@ -270,11 +270,10 @@ class PartitionedWriter:
         return sorted(outputs, key=lambda o: o.path)
 
     def abort(self) -> None:
-        while self._inflight:
-            try:
-                self._inflight.popleft().result()
-            except Exception:  # noqa: BLE001 - the files are being removed anyway
-                pass
+        try:
+            self._wait()
+        except Exception:  # noqa: BLE001 - the files are being removed anyway
+            pass
         self._shutdown()
         for handle in self._open.values():
             handle.writer.close()
