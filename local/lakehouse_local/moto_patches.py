@@ -8,6 +8,8 @@ restores:
 2. A Fail state or a failed Parallel branch cannot re-raise a ``States.*`` error (``FailStateErrorName``).
 3. ``aws-sdk:*`` task results carry datetime objects instead of JSON (``_aws_sdk_eval_json_native``).
 4. ``GetCrawler``'s ``LastCrawl.Status`` uses the crawl's state names instead of the API's (``crawler_as_dict``).
+5. ``aws-sdk:*`` errors are named after the lowercase service (``glue.CrawlerRunningException``), so the ASL's
+   ``Glue.*`` Retry and Catch never match (``aws_sdk_error_service_name``).
 
 :func:`patches` lists them as ``(owner, attribute, replacement)``; :func:`apply` installs them with any setter
 (``setattr`` for a process, ``monkeypatch.setattr`` in tests).
@@ -113,14 +115,28 @@ def crawler_as_dict(self: Any) -> dict[str, Any]:
     return data
 
 
+# ---------------------------------------------------------------------------------------------------- 5. error names
+def aws_sdk_error_service_name(service_name: str) -> str:
+    """The service part of an ``aws-sdk:*`` task's error name, as Step Functions writes it: PascalCase.
+
+    moto 5.2.1 knows only dynamodb (DynamoDb) and sfn (Sfn) and otherwise keeps the resource's lowercase service
+    name, raising ``glue.CrawlerRunningException`` where Step Functions raises ``Glue.CrawlerRunningException``
+    ("both the service name and the error name are in PascalCase", AWS SDK service integrations guide). The ASL's
+    Retry on that error then never matched, and two parallel steps crawling one zone failed the run locally.
+    """
+    known = sfn_aws_sdk._SERVICE_ERROR_NAMES.get(service_name.lower())
+    return known or service_name[:1].upper() + service_name[1:]
+
+
 def patches() -> list[tuple[Any, str, Any]]:
-    """The four patches as (owner, attribute, replacement)."""
+    """The five patches as (owner, attribute, replacement)."""
     return [
         (sfn_glue.StateTaskServiceGlue, "_eval_integration_pattern", _glue_sync_eval_integration_pattern),
         (sfn_state_fail, "CustomErrorName", FailStateErrorName),
         (sfn_branches, "CustomErrorName", FailStateErrorName),
         (sfn_aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", _aws_sdk_eval_json_native),
         (glue_models.FakeCrawler, "as_dict", crawler_as_dict),
+        (sfn_aws_sdk.StateTaskServiceAwsSdk, "_normalise_service_error_name", staticmethod(aws_sdk_error_service_name)),
     ]
 
 

@@ -20,6 +20,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.glue import models as glue_models
+from moto.glue.exceptions import CrawlerRunningException
 from moto.moto_api import state_manager
 
 from lakehouse_local import moto_patches
@@ -94,14 +95,21 @@ class Faults:
     def fail_job_run(self, step: str, action: str, message: str) -> None:
         self.job_runs[(step, action)] = message
 
+    busy_crawlers: dict[str, int] = field(default_factory=dict)  # crawler name -> starts refused as running
+
     def fail_crawls(self, crawler: str, message: str) -> None:
         self.crawlers[crawler] = message
+
+    def crawler_busy(self, crawler: str, times: int = 1) -> None:
+        """The next ``times`` StartCrawler calls find the crawler running (as when two parallel steps crawl one zone)."""
+        self.busy_crawlers[crawler] = times
 
 
 @pytest.fixture
 def faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
     """Patches moto so that (a) the Glue .sync crash is avoided, (b) a Fail state or Parallel branch may re-raise
-    a States.* error, (b2) aws-sdk task results are JSON (no datetime objects),
+    a States.* error, (b2) aws-sdk task results are JSON (no datetime objects), (b3) aws-sdk errors are named
+    Glue.*, as in AWS,
     (c) LastCrawl.Status uses the real API's values, and (d) chosen job runs / crawls end FAILED with a message."""
     registry = Faults()
 
@@ -131,6 +139,9 @@ def faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
     original_start_crawler = glue_models.FakeCrawler.start_crawler
 
     def start_crawler(self) -> None:
+        if registry.busy_crawlers.get(self.name, 0) > 0:
+            registry.busy_crawlers[self.name] -= 1
+            raise CrawlerRunningException(f"Crawler with name {self.name} has already started")
         original_start_crawler(self)
         message = registry.crawlers.get(self.name)
         if message is not None:

@@ -107,3 +107,19 @@ def test_failure_inside_a_parallel_branch_names_the_branch_state(lake: Lake) -> 
     message = _assert_alert(lake, execution, "weblogs", "userprofile_secure.Build", "States.TaskFailed")
     assert json.loads(message["cause"])["ErrorMessage"] == "ParameterNotFound: /lakehouse/pii-salt"
     assert "activity_by_profile.Build" not in entered_states(history)
+
+
+def test_a_crawler_already_running_is_waited_for_not_a_failure(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two parallel steps crawl the same zone: the second StartCrawler gets Glue.CrawlerRunningException and retries."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    sleeps: list[float] = []  # the retry's jittered back-off, recorded instead of slept
+    monkeypatch.setattr(retrier_decl, "time", type("Clock", (), {"sleep": staticmethod(sleeps.append)}))
+    lake.faults.crawler_busy(lake.refs["TrustedCrawler"], times=2)
+    execution = lake.run("weblogs")
+    assert execution["status"] == "SUCCEEDED", execution
+    history = lake.history(execution["executionArn"])
+    errors = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
+    assert errors == ["Glue.CrawlerRunningException"] * 2
+    assert len(sleeps) == 2 and all(0 <= s <= 120 for s in sleeps)
+    assert lake.alerts() == []
