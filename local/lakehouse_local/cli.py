@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # as in template.yaml: no entry-point scan
     args = build_parser().parse_args(argv)
     return args.func(args)
 

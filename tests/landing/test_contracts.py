@@ -46,7 +46,9 @@ def test_resolves_the_longest_matching_prefix(pipelines_dir):
         (GOOD.replace("bigint", "integer"), "columns.0.type"),
         (GOOD.replace("demo/things/", "demo/things"), "landing_prefix"),
         (GOOD + "key: [nope]\n", "key column 'nope' is not a declared column"),
-        (GOOD.replace("nullable: false}", "nullable: false, checks: {regex: '('}}"), "does not compile"),
+        (GOOD.replace("nullable: false}", "nullable: false, checks: {regex: '('}}"), "does not compile with RE2"),
+        # Python's re takes look-behind, RE2 (what the converter runs) does not: the contract says so at load
+        (GOOD.replace("nullable: false}", "nullable: false, checks: {regex: '(?<=a)b'}}"), "invalid perl operator"),
         (GOOD.replace("{type: csv}", "{type: csv, delimiter: ';;'}"), "single character"),
         (GOOD.replace("{type: csv}", "{type: csv, encoding: klingon}"), "unknown encoding"),
     ],

@@ -6,13 +6,14 @@ converter enforces it, the Glue table is created from it, and the docs can list 
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when the wheel has it: 10x faster
 
 ColumnType = Literal["string", "int", "bigint", "double", "boolean", "date", "timestamp"]
 FormatType = Literal["csv", "tsv", "jsonl", "json_array"]
@@ -34,11 +35,16 @@ class Checks(_Strict):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
+        """The converter matches with RE2 (Arrow's engine), which lacks look-around and backreferences."""
         if value is not None:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"regex {value!r} does not compile: {exc}") from exc
+                pc.match_substring_regex(pa.array([""], pa.string()), value)
+            except pa.ArrowInvalid as exc:
+                reason = str(exc).removeprefix("Invalid regular expression: ")
+                raise ValueError(f"regex {value!r} does not compile with RE2: {reason}") from exc
         return value
 
 
@@ -196,7 +202,7 @@ class Contract(_Strict):
 
 def load_contract(path: Path, pipeline: str) -> Contract:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except OSError as exc:
         raise ContractError(f"{path}: cannot read contract: {exc}") from exc
     except yaml.YAMLError as exc:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import regex_check
 from .contracts import Column, Contract
 from .outcomes import RowError
 from .readers import ARROW_TYPES
@@ -151,11 +152,11 @@ def _apply_checks(values: pa.Array, column: Column, collect: _Collector, unparsa
             lambda i: f"{_show(column, values[i].as_py())} is above {checks.max:g}",
         )
     if checks.regex is not None:
-        collect.add(
-            pc.invert(pc.match_substring_regex(values, checks.regex)),
-            column,
-            lambda i: f"{_show(column, values[i].as_py())} does not match {checks.regex!r}",
-        )
+        unmatched = regex_check.mismatches(values, checks.regex)
+        if unmatched is not None:
+            collect.add(
+                unmatched, column, lambda i: f"{_show(column, values[i].as_py())} does not match {checks.regex!r}"
+            )
 
 
 class KeyTracker:

@@ -1,0 +1,129 @@
+"""A contract's ``regex`` check over a column, with one RE2 pass per chunk instead of one per value.
+
+Arrow's ``match_substring_regex`` runs RE2 once per value: ~45 ns each, 0.3 s of CPU for the two checks of
+a 3 M-row web log. Most contract patterns have a shape that lets the whole chunk be checked at once, over
+its values laid end to end (the chunk's UTF-8 data buffer, no copy):
+
+- fixed width, ``^\\d{2}/[A-Z][a-z]{2}/\\d{4}$``: every value is exactly W characters long and the
+  concatenation matches ``^(?:BODY)*$``. Each match of BODY is W characters, so the matches fall on the
+  value boundaries and every value matches BODY.
+- one-character repeat, ``^[0-9a-fA-F.:]+$`` or ``^[A-Z]{2,3}$``: every value's length is within the
+  repeat's bounds and the concatenation consists of characters BODY's item accepts.
+
+The whole-chunk pass only ever says "every value matches". Otherwise (a bad value, an unsupported shape,
+a null slot holding data) the chunk is checked value by value as before, which also finds the bad rows.
+The shape is read with Python's regex parser, which agrees with RE2 on the token subset admitted by
+``_TOKEN`` (classes without POSIX names or nesting, ``\\d \\w \\s``, escaped punctuation, groups, ``{m,n}``).
+Anything outside it (``{,n}``, ``[[:alpha:]]``, ``\\pL``, backreferences, look-around, inline flags) is
+checked value by value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+try:  # the parser behind ``re.compile`` (Python 3.11+); only the shape of a pattern is read from it
+    from re import _parser as _sre_parser
+except ImportError:  # pragma: no cover - another Python: every chunk is checked value by value
+    _sre_parser = None
+
+_TOKEN = re.compile(
+    r"""
+      \\[dDwWsS]                        # class escapes, one character each
+    | \\[^A-Za-z0-9]                    # escaped punctuation: a literal
+    | \[\^?(?:\\[^A-Za-z0-9]|\\[dDwWsS]|[^\\\[\]])+\]   # a bracket class: no nesting, no POSIX names
+    | \(\?:|\((?!\?)|\)                 # groups (no flags, names or look-around)
+    | \|
+    | (?:[*+?]|\{\d+(?:,\d*)?\})\??     # quantifiers, possibly lazy
+    | [^\\\[\]{}()*+?|^$]               # a literal character (including . = any)
+    """,
+    re.VERBOSE,
+)
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT")
+
+
+@dataclass(frozen=True)
+class _WholeChunk:
+    """How to check a chunk of values at once: lengths within [shortest, longest] and ``pattern`` on the lot."""
+
+    pattern: str
+    shortest: int
+    longest: int
+
+
+@lru_cache(maxsize=256)
+def _whole_chunk_form(pattern: str) -> _WholeChunk | None:
+    """The whole-chunk check equivalent to ``pattern``, or None when its shape does not allow one."""
+    if _sre_parser is None or len(pattern) < 2 or not pattern.startswith("^") or not pattern.endswith("$"):
+        return None
+    body = pattern[1:-1]
+    if body.endswith("\\") or not _admitted(body):
+        return None
+    try:
+        parsed = _sre_parser.parse(body)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    shortest, longest = parsed.getwidth()
+    if shortest != longest:
+        items = parsed.data
+        if len(items) != 1 or str(items[0][0]) not in _REPEATS:
+            return None
+        _low, _high, item = items[0][1]
+        if item.getwidth() != (1, 1):
+            return None
+    return _WholeChunk(f"^(?:{body})*$", shortest, longest)
+
+
+def _admitted(body: str) -> bool:
+    """``body`` is made only of tokens both parsers read alike, with no alternation outside a group."""
+    depth = 0
+    position = 0
+    while position < len(body):
+        token = _TOKEN.match(body, position)
+        if token is None:
+            return False
+        text = token.group()
+        if text == "|" and depth == 0:
+            return False  # ^a|b$ is (^a)|(b$), not ^(a|b)$
+        depth += text.startswith("(") - (text == ")")
+        if depth < 0:
+            return False
+        position = token.end()
+    return depth == 0
+
+
+def mismatches(values: pa.Array | pa.ChunkedArray, pattern: str) -> pa.Array | pa.ChunkedArray | None:
+    """Rows whose value does not match ``pattern`` (RE2 search semantics, nulls never counted), or None if none."""
+    form = _whole_chunk_form(pattern)
+    if form is not None and _all_match(values, form):
+        return None
+    unmatched = pc.invert(pc.match_substring_regex(values, pattern))
+    return unmatched if pc.any(unmatched).as_py() else None
+
+
+def _all_match(values: pa.Array | pa.ChunkedArray, form: _WholeChunk) -> bool:
+    """True only if every non-null value matches; False means "check value by value"."""
+    if len(values) == values.null_count:
+        return True
+    chunk = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values  # the parser's small
+    # blocks: one copy of the step's text (a memcpy) is cheaper than one RE2 call per block
+    if not isinstance(chunk, (pa.StringArray, pa.LargeStringArray)):
+        return False
+    offset_type = pa.int64() if isinstance(chunk, pa.LargeStringArray) else pa.int32()
+    offsets = pa.Array.from_buffers(offset_type, len(chunk) + 1, [None, chunk.buffers()[1]], offset=chunk.offset)
+    start, end = offsets[0].as_py(), offsets[-1].as_py()
+    if chunk.null_count and pc.sum(pc.binary_length(chunk)).as_py() != end - start:
+        return False  # a null slot holds bytes: they would sit between the values
+    data = chunk.buffers()[2]
+    text = data.slice(start, end - start) if data is not None else pa.py_buffer(b"")
+    ends = pa.array([0, end - start], pa.int64()).buffers()[1]
+    whole = pa.Array.from_buffers(pa.large_string(), 1, [None, ends, text])
+    shortest_longest = pc.min_max(pc.utf8_length(chunk)).as_py()  # in characters, as the pattern counts
+    if shortest_longest["min"] < form.shortest or shortest_longest["max"] > form.longest:
+        return False
+    return bool(pc.match_substring_regex(whole, form.pattern)[0].as_py())

@@ -1,0 +1,134 @@
+"""The contract's regex check: the whole-chunk pass must agree with RE2 run on every value, row for row."""
+
+import random
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from lakehouse.regex_check import _all_match, _whole_chunk_form, mismatches
+
+IP = r"^[0-9a-fA-F.:]+$"
+APACHE_TIME = r"^\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}$"
+
+
+def per_value(values, pattern: str) -> list[bool]:
+    """The reference: RE2 on each value (search semantics); a null is never a mismatch."""
+    return [bool(v) for v in pc.fill_null(pc.invert(pc.match_substring_regex(values, pattern)), False).to_pylist()]
+
+
+def checked(values, pattern: str) -> list[bool]:
+    found = mismatches(values, pattern)
+    if found is None:
+        return [False] * len(values)
+    return [bool(v) for v in pc.fill_null(found, False).to_pylist()]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "shape"),
+    [
+        (IP, (1, None)),
+        (APACHE_TIME, (20, 20)),
+        (r"^[A-Z]{2,3}$", (2, 3)),
+        (r"^(ab|cd)$", (2, 2)),
+        (r"^(?:[a-z]|\d)+$", (1, None)),
+        (r"^$", (0, 0)),
+    ],
+)
+def test_patterns_with_a_whole_chunk_form(pattern, shape):
+    form = _whole_chunk_form(pattern)
+    assert form is not None and form.pattern == f"^(?:{pattern[1:-1]})*$"
+    assert (form.shortest, form.longest if shape[1] is not None else None) == shape
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"[0-9]+",  # not anchored: a search
+        r"^a|b$",  # (^a)|(b$), not ^(a|b)$
+        r"^(a|bc)$",  # variable width, not one repeated character: "ab"+"c" = "a"+"bc"
+        r"^(?:a|bc)+$",
+        r"^\w+@\w+$",
+        r"^[[:alpha:]]+$",  # POSIX class: Python reads it differently from RE2
+        r"^a{,3}$",  # RE2 reads {,3} as text
+        r"^(?i)ab$",
+        r"^x\$",
+        r"^(a)\1$",
+        r"^\bword$",
+    ],
+)
+def test_patterns_checked_value_by_value(pattern):
+    assert _whole_chunk_form(pattern) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "values"),
+    [
+        (r"^..$", ["é", "é"]),  # two 1-character values would make one 2-character match end to end
+        (r"^[a-c]{2}$", ["ab", "c", "a"]),
+        (r"^[a-c]{1,2}$", ["abc", "a"]),
+        (r"^(ab|cd)$", ["ab", "ac"]),
+        (IP, ["10.0.0.1", "", "fe80::1"]),  # an empty value breaks "+"
+        (IP, ["10.0.0.1", "10.0.0.1\n"]),  # RE2's $ is the end of the text
+        (APACHE_TIME, ["12/Jan/2018:04:15:16", "12/Jan/2018:04:15:1", "612/Jan/2018:04:15:16"]),
+        (APACHE_TIME, ["12/Jan/2018:04:15:16", "12/jan/2018:04:15:16"]),
+        (r"^.{3}$", ["aéb", "abcd", None, "abc"]),
+    ],
+)
+def test_bad_values_are_found_row_for_row(pattern, values):
+    array = pa.array(values, pa.string())
+    assert checked(array, pattern) == per_value(array, pattern)
+    assert any(checked(array, pattern))
+
+
+def test_a_null_slot_holding_bytes_does_not_hide_a_mismatch():
+    # Arrow lets a null slot cover bytes: here "c" and "b", which laid end to end with the values would turn
+    # "ab", "da" into "ab|cd|ab" and hide the bad "da"
+    offsets = pa.array([0, 2, 3, 5, 6], pa.int32()).buffers()[1]
+    validity = pa.array([True, False, True, False]).buffers()[1]
+    array = pa.Array.from_buffers(pa.string(), 4, [validity, offsets, pa.py_buffer(b"abcdab")], null_count=2)
+    assert array.to_pylist() == ["ab", None, "da", None]
+    assert checked(array, r"^(ab|cd)$") == [False, False, True, False]
+    assert mismatches(array, r"^[a-d]+$") is None
+
+
+def test_chunked_sliced_and_large_string_columns():
+    chunks = [pa.array(["10.0.0.1", None, "10.0.0.2"]).slice(1), pa.array(["::1", "10.0.0.x"])]
+    column = pa.chunked_array(chunks)
+    assert checked(column, IP) == [False, False, False, True]
+    assert mismatches(pa.chunked_array([chunks[0]]), IP) is None
+    large = pa.array(["1.2.3.4", "g"], pa.large_string())
+    assert checked(large, IP) == [False, True]
+    assert mismatches(pa.array([None, None], pa.string()), IP) is None
+
+
+VALID = {
+    IP: ["10.0.0.1", "fe80::1", "a", "..", "1"],
+    APACHE_TIME: ["12/Jan/2018:04:15:16", "01/Dec/1999:23:59:59"],
+    r"^[a-c]{2}$": ["ab", "ca", "bb"],
+    r"^[a-c]{1,3}$": ["a", "bc", "abc"],
+    r"^(ab|c.)$": ["ab", "cé", "c:", "cc"],
+    r"^[^:]*$": ["", "é", "a b", "a\nb"],
+    r"^...$": ["abc", "é:é", "   "],
+}
+
+
+def test_random_columns_agree_with_re2_on_every_value():
+    rng = random.Random(20261122)
+    alphabet = ["a", "b", "c", "A", "Z", "0", "7", ".", ":", "/", "é", "\n", " "]
+    whole_chunk_passes = 0
+    for _ in range(600):
+        pattern = rng.choice(list(VALID))
+        values = []
+        for _ in range(rng.randint(0, 12)):
+            draw = rng.random()
+            if draw < 0.1:
+                values.append(None)
+            elif draw < 0.97:
+                values.append(rng.choice(VALID[pattern]))
+            else:
+                values.append("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4))))
+        array = pa.array(values, pa.string())
+        assert checked(array, pattern) == per_value(array, pattern), (pattern, values)
+        whole_chunk_passes += array.null_count < len(array) and _all_match(array, _whole_chunk_form(pattern))
+    assert whole_chunk_passes > 100  # the fast path was exercised, not only the fallback
