@@ -1,8 +1,8 @@
-"""A contract's ``regex`` check over a column, with one RE2 pass per chunk instead of one per value.
+"""A contract's ``regex`` check over a column: one RE2 pass over a whole step instead of one per value.
 
 Arrow's ``match_substring_regex`` runs RE2 once per value: ~45 ns each, 0.3 s of CPU for the two checks of
-a 3 M-row web log. Most contract patterns have a shape that lets the whole chunk be checked at once, over
-its values laid end to end (the chunk's UTF-8 data buffer, no copy):
+a 3 M-row web log. Most contract patterns have a shape that lets a whole step be checked at once, over its
+values laid end to end (the column's UTF-8 data buffer; a step's chunks are combined first, one memcpy):
 
 - fixed width, ``^\\d{2}/[A-Z][a-z]{2}/\\d{4}$``: every value is exactly W characters long and the
   concatenation matches ``^(?:BODY)*$``. Each match of BODY is W characters, so the matches fall on the
@@ -10,8 +10,8 @@ its values laid end to end (the chunk's UTF-8 data buffer, no copy):
 - one-character repeat, ``^[0-9a-fA-F.:]+$`` or ``^[A-Z]{2,3}$``: every value's length is within the
   repeat's bounds and the concatenation consists of characters BODY's item accepts.
 
-The whole-chunk pass only ever says "every value matches". Otherwise (a bad value, an unsupported shape,
-a null slot holding data) the chunk is checked value by value as before, which also finds the bad rows.
+The whole-step pass only ever says "every value matches". Otherwise (a bad value, an unsupported shape,
+a null slot holding data) the step is checked value by value as before, which also finds the bad rows.
 The shape is read with Python's regex parser, which agrees with RE2 on the token subset admitted by
 ``_TOKEN`` (classes without POSIX names or nesting, ``\\d \\w \\s``, escaped punctuation, groups, ``{m,n}``).
 Anything outside it (``{,n}``, ``[[:alpha:]]``, ``\\pL``, backreferences, look-around, inline flags) is
@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 try:  # the parser behind ``re.compile`` (Python 3.11+); only the shape of a pattern is read from it
     from re import _parser as _sre_parser
-except ImportError:  # pragma: no cover - another Python: every chunk is checked value by value
+except ImportError:  # pragma: no cover - another Python: every value is checked on its own
     _sre_parser = None
 
 _TOKEN = re.compile(
@@ -49,7 +49,7 @@ _REPEATS = ("MAX_REPEAT", "MIN_REPEAT")
 
 @dataclass(frozen=True)
 class _WholeChunk:
-    """How to check a chunk of values at once: lengths within [shortest, longest] and ``pattern`` on the lot."""
+    """How to check many values at once: lengths within [shortest, longest] and ``pattern`` on the lot."""
 
     pattern: str
     shortest: int
@@ -58,7 +58,7 @@ class _WholeChunk:
 
 @lru_cache(maxsize=256)
 def _whole_chunk_form(pattern: str) -> _WholeChunk | None:
-    """The whole-chunk check equivalent to ``pattern``, or None when its shape does not allow one."""
+    """The whole-step check equivalent to ``pattern``, or None when its shape does not allow one."""
     if _sre_parser is None or len(pattern) < 2 or not pattern.startswith("^") or not pattern.endswith("$"):
         return None
     body = pattern[1:-1]
