@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 from .aws import AwsClients, error_code
 from .catalog import Catalog
 from .ledger import Ledger, LedgerEntry, sequencer_order
-from .outcomes import FileRejected, Lineage, ObjectIgnored
+from .outcomes import FileRejected, Lineage, ObjectIgnored, OutputFile
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ class LandingService:
             # Publish: each Parquet file is one PUT (atomic), then the partitions are registered, so a
             # crash mid-way leaves no half-written file visible and at worst an unregistered partition
             # that the retry registers.
-            uris = [f"s3://{self.settings.raw_bucket}/{contract.table}/{o.path}" for o in result.outputs]
+            uris = [f"s3://{self.settings.raw_bucket}/{_raw_key(contract, o)}" for o in result.outputs]
             entry.outputs = sorted(set(entry.outputs) | set(uris))
             self.ledger.record(entry)  # files about to be written are listed before they exist
             self._upload(contract, out_dir, result)
@@ -232,7 +232,7 @@ class LandingService:
 
     def _upload(self, contract: Contract, out_dir: Path, result: ConversionResult) -> None:
         for output in result.outputs:
-            self.clients.s3.upload_file(str(out_dir / output.path), self.settings.raw_bucket, f"{contract.table}/{output.path}")
+            self.clients.s3.upload_file(str(out_dir / output.path), self.settings.raw_bucket, _raw_key(contract, output))
 
     def _delete_stale(self, old: list[str], keep: set[str]) -> None:
         """A re-upload replaces the object's rows: drop files of the previous version not rewritten now."""
@@ -325,3 +325,8 @@ class LandingService:
             self.ledger.record(entry)
         except Exception:  # the ledger itself may be what is failing; the original error matters more
             logger.exception("could not record the failure in the ledger")
+
+
+def _raw_key(contract: Contract, output: OutputFile) -> str:
+    """The raw-zone key of one output file: ``<table>/<partition path>/<file>``."""
+    return f"{contract.table}/{output.path}"
