@@ -20,7 +20,7 @@ $(STAMP): requirements-dev.txt pyproject.toml
 setup: $(STAMP) ## create .venv with the pinned tools and the lakehouse command
 
 test: setup ## every test: unit, moto, ASL on moto, Glue on local Spark, SAM build, end-to-end (Docker too)
-	$(PY) -m pytest
+	bash local/with-docker $(PY) -m pytest
 
 test-fast: setup ## the tests that need neither Spark, SAM build nor Docker
 	$(PY) -m pytest -m "not spark and not docker and not slow"

@@ -2,7 +2,7 @@
 
 Needs a Docker engine and the Lambda python3.11 image (../shared/tools/local-lambda-image provides both where the
 public registry is unreachable). Skips with the reason when they are missing, unless LAKEHOUSE_REQUIRE_DOCKER=1
-(`.ci/run` sets it after preparing Docker), in which case it fails.
+(`make test` sets it after preparing Docker with local/with-docker), in which case it fails.
 """
 
 from __future__ import annotations
