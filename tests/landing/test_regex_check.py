@@ -42,6 +42,25 @@ def test_patterns_with_a_whole_chunk_form(pattern, shape):
 
 
 @pytest.mark.parametrize(
+    ("pattern", "ascii"),
+    [
+        (IP, True),
+        (APACHE_TIME, True),
+        (r"^(?:[a-z]|\d)+$", True),
+        (r"^\s{2}$", True),  # RE2's \d \w \s are ASCII
+        (r"^..$", False),  # . matches any character
+        (r"^[^:]+$", False),  # so does a negated class
+        (r"^\D+$", False),
+        (r"^[\W]+$", False),
+        (r"^[é]+$", False),
+        (r"^(ab|c.)$", False),
+    ],
+)
+def test_lengths_are_counted_in_bytes_only_for_ascii_patterns(pattern, ascii):
+    assert _whole_chunk_form(pattern).ascii is ascii
+
+
+@pytest.mark.parametrize(
     "pattern",
     [
         r"[0-9]+",  # not anchored: a search
@@ -66,6 +85,7 @@ def test_patterns_checked_value_by_value(pattern):
     [
         (r"^..$", ["é", "é"]),  # two 1-character values would make one 2-character match end to end
         (r"^[a-c]{2}$", ["ab", "c", "a"]),
+        (r"^[a-c]{2}$", ["ab", "é"]),  # "é" is 2 bytes: right byte length, not ASCII, so no match
         (r"^[a-c]{1,2}$", ["abc", "a"]),
         (r"^(ab|cd)$", ["ab", "ac"]),
         (IP, ["10.0.0.1", "", "fe80::1"]),  # an empty value breaks "+"

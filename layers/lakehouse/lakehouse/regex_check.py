@@ -10,6 +10,10 @@ values laid end to end (the column's UTF-8 data buffer; a step's chunks are comb
 - one-character repeat, ``^[0-9a-fA-F.:]+$`` or ``^[A-Z]{2,3}$``: every value's length is within the
   repeat's bounds and the concatenation consists of characters BODY's item accepts.
 
+Lengths are counted in characters, as the pattern counts them. When BODY can only match ASCII (as both
+patterns above), bytes are counted instead, which needs only the offsets (UTF-8 counting reads every byte):
+a concatenation that matches is then all ASCII, so each value's bytes are its characters.
+
 The whole-step pass only ever says "every value matches". Otherwise (a bad value, an unsupported shape,
 a null slot holding data) the step is checked value by value as before, which also finds the bad rows.
 The shape is read with Python's regex parser, which agrees with RE2 on the token subset admitted by
@@ -54,6 +58,7 @@ class _WholeChunk:
     pattern: str
     shortest: int
     longest: int
+    ascii: bool  # BODY matches ASCII characters only: lengths may be counted in bytes
 
 
 @lru_cache(maxsize=256)
@@ -76,7 +81,39 @@ def _whole_chunk_form(pattern: str) -> _WholeChunk | None:
         _low, _high, item = items[0][1]
         if item.getwidth() != (1, 1):
             return None
-    return _WholeChunk(f"^(?:{body})*$", shortest, longest)
+    return _WholeChunk(f"^(?:{body})*$", shortest, longest, _ascii_only(parsed))
+
+
+_ASCII_CATEGORIES = ("CATEGORY_DIGIT", "CATEGORY_WORD", "CATEGORY_SPACE")  # RE2's \d \w \s are ASCII
+
+
+def _ascii_only(items) -> bool:
+    """Every character the parsed pattern ``items`` can match is ASCII (as RE2 reads the admitted tokens)."""
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            ascii_only = arg < 0x80
+        elif name == "IN":  # a class; a negated one (NEGATE) matches non-ASCII characters
+            ascii_only = all(_ascii_class_item(str(item), value) for item, value in arg)
+        elif name in _REPEATS:
+            ascii_only = _ascii_only(arg[2])
+        elif name == "SUBPATTERN":
+            ascii_only = _ascii_only(arg[3])
+        elif name == "BRANCH":
+            ascii_only = all(_ascii_only(branch) for branch in arg[1])
+        else:  # ANY (.), NOT_LITERAL, ...
+            ascii_only = False
+        if not ascii_only:
+            return False
+    return True
+
+
+def _ascii_class_item(name: str, value) -> bool:
+    if name == "LITERAL":
+        return value < 0x80
+    if name == "RANGE":
+        return value[1] < 0x80
+    return name == "CATEGORY" and str(value) in _ASCII_CATEGORIES
 
 
 def _admitted(body: str) -> bool:
@@ -123,7 +160,8 @@ def _all_match(values: pa.Array | pa.ChunkedArray, form: _WholeChunk) -> bool:
     text = data.slice(start, end - start) if data is not None else pa.py_buffer(b"")
     ends = pa.array([0, end - start], pa.int64()).buffers()[1]
     whole = pa.Array.from_buffers(pa.large_string(), 1, [None, ends, text])
-    shortest_longest = pc.min_max(pc.utf8_length(chunk)).as_py()  # in characters, as the pattern counts
+    lengths = pc.binary_length(chunk) if form.ascii else pc.utf8_length(chunk)
+    shortest_longest = pc.min_max(lengths).as_py()
     if shortest_longest["min"] < form.shortest or shortest_longest["max"] > form.longest:
         return False
     return bool(pc.match_substring_regex(whole, form.pattern)[0].as_py())
