@@ -4,7 +4,7 @@ Generates deterministic inputs into a temporary folder, runs each contender as a
 interpreter) several times, and prints median wall time, MB/s, peak RSS and output size per contender, the
 handler's import time, the `sam build` bundle size, and the targets of issue 6 as PASS/FAIL.
 
-    python bench/run.py                 # full run (250 MB and 1 GB inputs), 7 runs per contender
+    python bench/run.py                 # full run (250 MB and 1 GB inputs), 11 runs per contender
     python bench/run.py --quick --runs 1  # smoke run on small inputs (seconds)
     python bench/run.py --json report.json
 
@@ -362,7 +362,7 @@ def render(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=7, help="runs per contender on the main inputs (default 7)")
+    parser.add_argument("--runs", type=int, default=11, help="runs per contender on the main inputs (default 11)")
     parser.add_argument("--big-runs", type=int, default=1, help="runs of lakehouse on the 1 GB inputs (default 1)")
     parser.add_argument("--quick", action="store_true", help="small inputs: a smoke run, not a measurement")
     parser.add_argument("--json", type=Path, help="also write the report as JSON to this file")
