@@ -154,14 +154,14 @@ def _all_match(values: pa.Array | pa.ChunkedArray, form: _WholeChunk) -> bool:
     offset_type = pa.int64() if isinstance(chunk, pa.LargeStringArray) else pa.int32()
     offsets = pa.Array.from_buffers(offset_type, len(chunk) + 1, [None, chunk.buffers()[1]], offset=chunk.offset)
     start, end = offsets[0].as_py(), offsets[-1].as_py()
-    if chunk.null_count and pc.sum(pc.binary_length(chunk)).as_py() != end - start:
+    byte_lengths = pc.binary_length(chunk)  # from the offsets alone
+    if chunk.null_count and pc.sum(byte_lengths).as_py() != end - start:
         return False  # a null slot holds bytes: they would sit between the values
     data = chunk.buffers()[2]
     text = data.slice(start, end - start) if data is not None else pa.py_buffer(b"")
     ends = pa.array([0, end - start], pa.int64()).buffers()[1]
     whole = pa.Array.from_buffers(pa.large_string(), 1, [None, ends, text])
-    lengths = pc.binary_length(chunk) if form.ascii else pc.utf8_length(chunk)
-    shortest_longest = pc.min_max(lengths).as_py()
+    shortest_longest = pc.min_max(byte_lengths if form.ascii else pc.utf8_length(chunk)).as_py()
     if shortest_longest["min"] < form.shortest or shortest_longest["max"] > form.longest:
         return False
     return bool(pc.match_substring_regex(whole, form.pattern)[0].as_py())
