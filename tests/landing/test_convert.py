@@ -338,3 +338,17 @@ def test_large_output_rolls_over_to_numbered_files(tmp_path, monkeypatch):
     table = pa.concat_tables(pq.read_table(tmp_path / o.path) for o in outputs)
     assert sorted(table.column("bytes").to_pylist()) == list(range(1000))
     assert all(o.bytes == (tmp_path / o.path).stat().st_size for o in outputs)
+
+
+def test_a_column_named_with_an_underscore_is_data_not_lineage(tmp_path):
+    # contract column names may start with "_"; only the lineage columns are always dictionary-encoded
+    base = contract("weblogs.useractivity")
+    raw = base.model_dump(mode="json", exclude={"pipeline"})
+    raw["columns"] = [{"name": "_id", "type": "string", "nullable": False}] + raw["columns"]
+    with_id = Contract.model_validate({**raw, "pipeline": base.pipeline})
+    rows = b"".join(b"id%d," % i + ACTIVITY_ROW for i in range(200))
+    result, table = run(tmp_path, with_id, b"_id," + ACTIVITY_HEADER + rows)
+    assert result.rows_written == 200 and table.column("_id")[199].as_py() == "id199"
+    chunk = pq.ParquetFile(tmp_path / "out" / result.outputs[0].path).metadata.row_group(0).column(0)
+    assert chunk.path_in_schema == "_id"
+    assert "RLE_DICTIONARY" not in chunk.encodings and not chunk.is_stats_set

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .contracts import Contract
-from .outcomes import FileRejected, Lineage, OutputFile
+from .outcomes import LINEAGE_COLUMNS, FileRejected, Lineage, OutputFile
 from .readers import ARROW_TYPES
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -200,7 +200,7 @@ class PartitionedWriter:
             for c in self.contract.data_columns
             if pc.count_distinct(sample.column(c.name)).as_py() <= DICTIONARY_MAX_DISTINCT_RATIO * rows
         ]
-        return chosen + [name for name in self.schema.names if name.startswith("_")]
+        return chosen + list(LINEAGE_COLUMNS)
 
     def _statistics_columns(self, dictionary: list[str]) -> list[str]:
         """Columns whose row groups get min/max statistics: those where Athena can use them to skip row groups.
@@ -213,7 +213,7 @@ class PartitionedWriter:
         """
         kept = set(dictionary) | set(self.contract.key)
         chosen = [c.name for c in self.contract.data_columns if c.type != "string" or c.name in kept]
-        return chosen + [name for name in self.schema.names if name.startswith("_")]
+        return chosen + list(LINEAGE_COLUMNS)
 
     def _with_lineage(self, batch: pa.Table) -> pa.Table:
         n = batch.num_rows
