@@ -74,7 +74,7 @@ class _AsInTheLayer:
 
 def lakehouse(fmt: str, source: Path, out: Path, pipeline: str, dataset: str, pipelines_dir: str) -> int:
     sys.meta_path.insert(0, _AsInTheLayer)
-    from lakehouse_local.cli import main as cli
+    from lakehouse_local.cli import run as cli  # the console script's entry point
 
     return cli(["convert", "--pipeline", pipeline, "--dataset", dataset, "--input", str(source), "--output",
                 str(out), "--pipelines-dir", pipelines_dir])

@@ -146,7 +146,7 @@ def contender_cmd(contender: str, dataset: str, source: Path, out: Path) -> list
                 str(ROOT / "pipelines")]
     if contender == "lakehouse-venv":  # the console script in the dev venv, where pyarrow also imports pandas
         script = Path(PY).parent / "lakehouse"
-        prefix = [str(script)] if script.exists() else [PY, "-c", "import sys; from lakehouse_local.cli import main; sys.exit(main())"]
+        prefix = [str(script)] if script.exists() else [PY, "-c", "import sys; from lakehouse_local.cli import run; sys.exit(run())"]
         return prefix + [
             "convert", "--pipeline", pipeline, "--dataset", name, "--input", str(source), "--output", str(out),
             "--pipelines-dir", str(ROOT / "pipelines"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,18 @@ def test_unknown_dataset_is_a_usage_error(tmp_path):
         "convert", "--pipeline", "stedi", "--dataset", "nope", "--input", "x", "--output", str(tmp_path)
     )
     assert code == 2 and "no contract stedi.nope" in summary["error"]
+
+
+def test_the_console_script_removes_its_work_folder_before_it_exits(tmp_path):
+    """The script skips the garbage collector's passes at exit (cli.run); the work folder must still go."""
+    sample = REPO / "pipelines/stedi/samples/stedi/customer/customers-1.json"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = subprocess.run(
+        [LAKEHOUSE, "convert", "--pipeline", "stedi", "--dataset", "customer", "--input", str(sample),
+         "--output", str(tmp_path / "out")],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "converted"
+    assert list(scratch.iterdir()) == []
