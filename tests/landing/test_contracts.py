@@ -51,6 +51,10 @@ def test_resolves_the_longest_matching_prefix(pipelines_dir):
         (GOOD.replace("nullable: false}", "nullable: false, checks: {regex: '(?<=a)b'}}"), "invalid perl operator"),
         (GOOD.replace("{type: csv}", "{type: csv, delimiter: ';;'}"), "single character"),
         (GOOD.replace("{type: csv}", "{type: csv, encoding: klingon}"), "unknown encoding"),
+        # the converter adds _source_key, _source_version and _ingested_at to every row
+        (GOOD + "  - {name: _source_key}\n", "['_source_key'] are the lineage columns"),
+        (GOOD + "  - {name: _Ingested_At, type: timestamp}\n", "['_Ingested_At'] are the lineage columns"),
+        (GOOD + "partitions: [{name: _source_version, source: ingest_date}]\n", "['_source_version'] are the lineage"),
     ],
 )
 def test_a_broken_contract_names_its_file_and_field(tmp_path, text, message):

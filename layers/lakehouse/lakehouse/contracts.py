@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .outcomes import LINEAGE_COLUMNS
+
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when the wheel has it: 10x faster
 
 ColumnType = Literal["string", "int", "bigint", "double", "boolean", "date", "timestamp"]
@@ -158,6 +160,9 @@ class Contract(_Strict):
         lowered = [n.lower() for n in names]
         if len(set(lowered)) != len(lowered):
             raise ValueError("column names must be unique case-insensitively (Glue lower-cases them)")
+        reserved = sorted(n for n in names + [p.name for p in self.partitions] if n.lower() in LINEAGE_COLUMNS)
+        if reserved:
+            raise ValueError(f"{reserved} are the lineage columns the converter adds to every row: rename them")
         for column in self.key:
             if column not in names:
                 raise ValueError(f"key column {column!r} is not a declared column")
