@@ -100,9 +100,9 @@ def run(argv: list[str] | None = None) -> int:
     """The `lakehouse` console script: main() in a process that exits right after.
 
     At exit the interpreter runs its cyclic garbage collector over every object still alive, some 40k of them
-    once pyarrow and pydantic are imported: 60-120 ms at the end of each command, for memory the operating
-    system takes back anyway. gc.freeze() moves them out of the collector's reach first (exit 80 -> 25 ms,
-    measured at the end of `lakehouse convert`). Files are closed and temporary folders removed by then:
+    once pyarrow and pydantic are imported: 50-120 ms at the end of each command, for memory the operating
+    system takes back anyway. gc.freeze() moves them out of the collector's reach first (exit 80 -> 27 ms,
+    median of 6 runs at the end of `lakehouse convert`). Files are closed and temporary folders removed by then:
     each command closes what it opens, and weakref finalizers (TemporaryDirectory) still run at exit.
     In-process callers, such as the tests, call main().
     """
