@@ -160,7 +160,7 @@ class Contract(_Strict):
         lowered = [n.lower() for n in names]
         if len(set(lowered)) != len(lowered):
             raise ValueError("column names must be unique case-insensitively (Glue lower-cases them)")
-        reserved = sorted(n for n in names + [p.name for p in self.partitions] if n.lower() in LINEAGE_COLUMNS)
+        reserved = sorted({n for n in names + [p.name for p in self.partitions] if n.lower() in LINEAGE_COLUMNS})
         if reserved:
             raise ValueError(f"{reserved} are the lineage columns the converter adds to every row: rename them")
         for column in self.key:
