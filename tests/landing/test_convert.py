@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import json
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -208,6 +210,21 @@ def test_truncated_json_line(tmp_path):
     error = rejected(tmp_path, contract("stedi.customer"), body, "c.json")
     assert [(e.row, e.column) for e in error.row_errors.kept] == [(2, None)]
     assert "invalid JSON" in error.row_errors.kept[0].message
+
+
+def test_a_rejection_joins_the_validation_thread_before_it_is_raised(tmp_path):
+    """Once the file is known to be rejected, the converter stops reading and raises. The validation thread must be
+    joined right then, not when the garbage collector finalizes the abandoned stream (here kept alive by the
+    exception's traceback): a collection can start inside threading's own bookkeeping, where that join deadlocks.
+    A test run hung that way once."""
+    body = ACTIVITY_HEADER + ACTIVITY_ROW.replace(b",200,", b",700,") + ACTIVITY_ROW * 10
+    gc.disable()  # no collection may tidy up behind the converter's back
+    try:
+        error = rejected(tmp_path, contract("weblogs.useractivity", max_reported_errors=1), body)
+        assert error.code == "invalid_rows"
+        assert [t.name for t in threading.enumerate() if t.name.startswith("validate")] == []
+    finally:
+        gc.enable()
 
 
 def test_nested_json_where_a_scalar_is_declared(tmp_path):

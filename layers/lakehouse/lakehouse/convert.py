@@ -12,6 +12,7 @@ import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,29 +189,31 @@ def _run(
     reject_whole = contract.on_bad_rows == "reject_file"
     try:
         try:
-            steps = _validated(_batches(reader, contract, typed, row_errors, skipped, block_size), contract,
-                               text_columns, skipped)
-            for batch, verdict, row_of in steps:
-                if typed and -1 in skipped:
-                    raise _NeedsExactPath()  # rows with the wrong field count: find their line numbers
-                if typed and verdict.error_count and any(
-                    e.message.startswith("not a valid") for e in verdict.errors
-                ):
-                    raise _NeedsExactPath()
-                bad, dup_errors, dup_count = keys.duplicates(verdict.table, verdict.bad, row_of)
-                bad_count = (pc.sum(bad).as_py() or 0) if bad is not None else 0
-                if bad_count:
-                    errors = sorted(verdict.errors + dup_errors, key=lambda e: e.row)
-                    row_errors.add_counted(errors, error_count=verdict.error_count + dup_count, bad_rows=bad_count)
-                    if bad_rows is not None:
-                        _record_bad_rows(batch, bad, row_of, errors, bad_rows)
-                kept_rows += batch.num_rows
-                if reject_whole and row_errors.total:
-                    if row_errors.full:
-                        break  # enough examples to explain the rejection
-                    continue
-                good = verdict.table.filter(pc.invert(bad)) if bad_count else verdict.table
-                writer.write(good)
+            # closed here, not by the garbage collector: closing joins the validation thread, and a collection can
+            # start inside threading's own locks, where that join would deadlock
+            with closing(_validated(_batches(reader, contract, typed, row_errors, skipped, block_size), contract,
+                                    text_columns, skipped)) as steps:
+                for batch, verdict, row_of in steps:
+                    if typed and -1 in skipped:
+                        raise _NeedsExactPath()  # rows with the wrong field count: find their line numbers
+                    if typed and verdict.error_count and any(
+                        e.message.startswith("not a valid") for e in verdict.errors
+                    ):
+                        raise _NeedsExactPath()
+                    bad, dup_errors, dup_count = keys.duplicates(verdict.table, verdict.bad, row_of)
+                    bad_count = (pc.sum(bad).as_py() or 0) if bad is not None else 0
+                    if bad_count:
+                        errors = sorted(verdict.errors + dup_errors, key=lambda e: e.row)
+                        row_errors.add_counted(errors, error_count=verdict.error_count + dup_count, bad_rows=bad_count)
+                        if bad_rows is not None:
+                            _record_bad_rows(batch, bad, row_of, errors, bad_rows)
+                    kept_rows += batch.num_rows
+                    if reject_whole and row_errors.total:
+                        if row_errors.full:
+                            break  # enough examples to explain the rejection
+                        continue
+                    good = verdict.table.filter(pc.invert(bad)) if bad_count else verdict.table
+                    writer.write(good)
             if typed and -1 in skipped:
                 raise _NeedsExactPath()
         except pa.ArrowException as exc:
