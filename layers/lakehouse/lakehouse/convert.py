@@ -12,8 +12,8 @@ import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
