@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .outcomes import LINEAGE_COLUMNS
+from .types import LINEAGE, TYPES
 
 if TYPE_CHECKING:
     from .contracts import Contract
@@ -30,7 +30,7 @@ def table_input(contract: Contract, location: str) -> dict[str, Any]:
         {"Name": c.name.lower(), "Type": c.glue_type, **({"Comment": c.description} if c.description else {})}
         for c in contract.data_columns
     ]
-    columns += [{"Name": name, "Type": glue_type, "Comment": "lineage"} for name, glue_type in LINEAGE_COLUMNS.items()]
+    columns += [{"Name": c.name, "Type": TYPES[c.type].glue, "Comment": "lineage"} for c in LINEAGE]
     return {
         "Name": contract.table,
         "Description": contract.description or f"{contract.qualified_name} landing data",

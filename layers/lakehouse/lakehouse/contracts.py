@@ -13,11 +13,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .outcomes import LINEAGE_COLUMNS
+from .types import LINEAGE_COLUMNS, TYPES, ColumnType
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when the wheel has it: 10x faster
 
-ColumnType = Literal["string", "int", "bigint", "double", "boolean", "date", "timestamp"]
 FormatType = Literal["csv", "tsv", "jsonl", "json_array"]
 
 class ContractError(ValueError):
@@ -63,8 +62,7 @@ class Column(_Strict):
 
     @property
     def glue_type(self) -> str:
-        """The Glue/Athena type: the contract's type names are Glue's own."""
-        return self.type
+        return TYPES[self.type].glue
 
 
 class FileFormat(_Strict):

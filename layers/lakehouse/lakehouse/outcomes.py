@@ -7,13 +7,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-# Columns the converter adds to every raw row, with their Glue types.
-LINEAGE_COLUMNS: dict[str, str] = {
-    "_source_key": "string",
-    "_source_version": "string",
-    "_ingested_at": "timestamp",
-}
-
 State = Literal["converted", "quarantined", "ignored", "failed", "dead_lettered"]
 
 

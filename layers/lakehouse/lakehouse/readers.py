@@ -22,16 +22,8 @@ import pyarrow.json as pajson
 
 from .contracts import Contract
 from .outcomes import FileRejected, RowError, RowErrors
+from .types import arrow_type
 
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "int": pa.int32(),
-    "bigint": pa.int64(),
-    "double": pa.float64(),
-    "boolean": pa.bool_(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("ms"),
-}
 DEFAULT_BLOCK_SIZE = 256 << 10  # bytes of input per record batch; pyarrow reads up to ~32 blocks ahead, so this
 # bounds memory too (250 MB CSV, peak RSS: 8 MiB blocks 480 MB, 1 MiB 214 MB, 512 KiB 187 MB; same CPU time).
 # A line longer than a block makes the converter retry with 4x larger blocks (up to MAX_BLOCK_SIZE).
@@ -152,7 +144,7 @@ def read_csv(
     timestamp_parsers: list[str] = []
     for column in contract.columns:
         if typed:
-            types[column.name] = ARROW_TYPES[column.type]
+            types[column.name] = arrow_type(column.type)
             if column.format:
                 timestamp_parsers.append(column.format)
         else:
@@ -223,7 +215,7 @@ def read_jsonl_typed(
     check_json_shape(contract, peek_text(reader, contract.format.encoding))
     schema = pa.schema(
         [
-            (c.name, pa.string() if c.type in _JSON_AS_STRING else ARROW_TYPES[c.type])
+            (c.name, pa.string() if c.type in _JSON_AS_STRING else arrow_type(c.type))
             for c in contract.columns
         ]
     )

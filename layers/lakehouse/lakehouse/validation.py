@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from . import regex_check
 from .contracts import Column, Contract
 from .outcomes import RowError
-from .readers import ARROW_TYPES
+from .types import arrow_type
 
 _INTEGER = r"^\s*[+-]?\d{1,18}\s*$"
 _DOUBLE = r"^\s*[+-]?((\d+(\.\d*)?)|(\.\d+))([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|Infinity|nan|NaN)\s*$"
@@ -58,7 +58,7 @@ class _Collector:
 def parse_text(values: pa.Array, column: Column, contract: Contract) -> tuple[pa.Array, pa.Array]:
     """Text -> the column's type. Returns (typed values, mask of present-but-unparsable values)."""
     kind = column.type
-    target = ARROW_TYPES[kind]
+    target = arrow_type(kind)
     if kind == "string":
         return values, pa.repeat(False, len(values))
     if kind in ("int", "bigint", "double"):
@@ -121,8 +121,8 @@ def validate(
             collect.add(
                 unparsable, column, lambda i, raw=raw, c=column: f"not a valid {c.type}: {_show(c, raw[i].as_py())}"
             )
-        elif values.type != ARROW_TYPES[column.type]:
-            values = pc.cast(values, ARROW_TYPES[column.type])
+        elif values.type != arrow_type(column.type):
+            values = pc.cast(values, arrow_type(column.type))
         arrays.append(values)
         _apply_checks(values, column, collect, unparsable)
     typed = pa.Table.from_arrays(arrays, names=[c.name for c in contract.columns])

@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .contracts import Contract
-from .outcomes import LINEAGE_COLUMNS, FileRejected, Lineage, OutputFile
-from .readers import ARROW_TYPES
+from .outcomes import FileRejected, Lineage, OutputFile
+from .types import LINEAGE, LINEAGE_COLUMNS, TYPES, arrow_type
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 ROW_GROUP_BYTES = 16 << 20  # data bytes (Arrow) per row group and partition (~175k web-log rows, ~4 MB zstd);
@@ -25,7 +25,7 @@ MAX_PARTITIONS_PER_OBJECT = 500
 DICTIONARY_SAMPLE_ROWS = 1 << 16
 DICTIONARY_MAX_DISTINCT_RATIO = 0.5
 _TRANSFORM_FORMAT = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
-_LINEAGE_STRINGS = ("_source_key", "_source_version")  # constant per object
+_LINEAGE_STRINGS = tuple(c.name for c in LINEAGE if c.constant_per_object)
 
 
 _HIVE_SPECIAL = set('"#%\'*/:=?\\\x7f{[]^')
@@ -49,12 +49,8 @@ def output_schema(contract: Contract) -> pa.Schema:
     Columns the contract declares ``nullable: false``, and the lineage, are REQUIRED in Parquet: the file says
     what the contract guarantees, and the writer skips definition levels for them (~7% less encoding work).
     """
-    fields = [pa.field(c.name, ARROW_TYPES[c.type], nullable=c.nullable) for c in contract.data_columns]
-    fields += [
-        pa.field("_source_key", pa.string(), nullable=False),
-        pa.field("_source_version", pa.string(), nullable=False),
-        pa.field("_ingested_at", pa.timestamp("ms", tz="UTC"), nullable=False),
-    ]
+    fields = [pa.field(c.name, arrow_type(c.type), nullable=c.nullable) for c in contract.data_columns]
+    fields += [pa.field(c.name, TYPES[c.type].arrow(tz=c.tz), nullable=False) for c in LINEAGE]
     return pa.schema(fields)
 
 
