@@ -1,10 +1,9 @@
 """One benchmark contender, run in a fresh interpreter by bench/run.py (which measures it from outside).
 
-    python bench/contenders.py CONTENDER FORMAT INPUT OUTPUT_DIR
+    python bench/contenders.py CONTENDER FORMAT INPUT OUTPUT_DIR PIPELINE DATASET PIPELINES_DIR
 
-    python bench/contenders.py lakehouse FORMAT INPUT OUTPUT_DIR PIPELINE DATASET
-
-CONTENDER: lakehouse | book | pyarrow | duckdb   (``lakehouse-venv`` is the console script, run by bench/run.py)
+CONTENDER: lakehouse | book | polars | pyarrow | duckdb   (``lakehouse-venv`` is the console script, run by
+           bench/run.py)
 FORMAT:    csv | jsonl
 
 - lakehouse: `lakehouse convert` (validation on) with the Lambda layer's dependency set: pandas and numpy are
@@ -13,6 +12,9 @@ FORMAT:    csv | jsonl
            +0.3 s and +35 MB RSS: costs of the dev venv only, which `lakehouse-venv` shows.)
 
 - book:    the book's approach: pandas read_csv / read_json(lines=True) of the whole file, then to_parquet.
+- polars:  pl.scan_csv / pl.scan_ndjson with the schema the contract implies (read from the contract file at
+           run time, so it follows any change to the contract), then sink_parquet: polars' streaming engine,
+           its defaults otherwise (zstd). No value checks: the peer on speed, not on validation.
 - pyarrow: a bare pyarrow streaming loop, no validation: open_csv / open_json (8 MiB blocks, as the converter)
            -> ParquetWriter.write_batch, library defaults otherwise (snappy).
 - duckdb:  COPY (SELECT * FROM read_csv/read_json(...)) TO ... (FORMAT parquet), DuckDB's defaults.
@@ -32,6 +34,35 @@ def book(fmt: str, source: Path, out: Path) -> None:
 
     frame = pd.read_csv(source) if fmt == "csv" else pd.read_json(source, lines=True)
     frame.to_parquet(out / "part-0.parquet", index=False)
+
+
+# Contract types -> polars dtypes (names, as the contract spells them; the mapping mirrors the type table).
+POLARS_TYPES = {"string": "String", "int": "Int32", "bigint": "Int64", "double": "Float64", "boolean": "Boolean",
+                "date": "Date", "timestamp": "Datetime"}
+
+
+def contract_of(pipelines_dir: Path, pipeline: str, dataset: str) -> dict:
+    """The data set's contract as written (YAML), found by its ``dataset`` field, as the product finds it."""
+    import yaml
+
+    for path in sorted((pipelines_dir / pipeline / "contracts").glob("*.y*ml")):
+        contract = yaml.safe_load(path.read_text())
+        if isinstance(contract, dict) and contract.get("dataset") == dataset:
+            return contract
+    raise SystemExit(f"no contract for data set {dataset!r} under {pipelines_dir / pipeline / 'contracts'}")
+
+
+def polars_sink(fmt: str, source: Path, out: Path, contract: dict) -> None:
+    import polars as pl
+
+    schema = {c["name"]: getattr(pl, POLARS_TYPES[c["type"]]) for c in contract["columns"]}
+    options = contract.get("format") or {}
+    if fmt == "csv":
+        frame = pl.scan_csv(source, schema=schema, has_header=options.get("header", True),
+                            separator=options.get("delimiter", ","), quote_char=options.get("quote_char", '"'))
+    else:
+        frame = pl.scan_ndjson(source, schema=schema)
+    frame.sink_parquet(out / "part-0.parquet")
 
 
 def bare_pyarrow(fmt: str, source: Path, out: Path) -> None:
@@ -69,7 +100,6 @@ class _AsInTheLayer:
     def find_spec(name, path=None, target=None):
         if name.split(".", 1)[0] in NOT_IN_LAYER:
             raise ModuleNotFoundError(f"No module named {name!r} (hidden: not in the Lambda layer)", name=name)
-        return None
 
 
 def lakehouse(fmt: str, source: Path, out: Path, pipeline: str, dataset: str, pipelines_dir: str) -> int:
@@ -84,11 +114,14 @@ CONTENDERS = {"book": book, "pyarrow": bare_pyarrow, "duckdb": duckdb_copy}
 
 
 def main(argv: list[str]) -> int:
-    name, fmt, source, out, *rest = argv
+    name, fmt, source, out, pipeline, dataset, pipelines_dir = argv
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if name == "lakehouse":
-        return lakehouse(fmt, Path(source), out_dir, *rest)
+        return lakehouse(fmt, Path(source), out_dir, pipeline, dataset, pipelines_dir)
+    if name == "polars":
+        polars_sink(fmt, Path(source), out_dir, contract_of(Path(pipelines_dir), pipeline, dataset))
+        return 0
     CONTENDERS[name](fmt, Path(source), out_dir)
     return 0
 
