@@ -5,6 +5,7 @@ Thin by design: parse the event into typed objects, then hand each object to lak
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -29,8 +30,17 @@ def _metric(name: str, unit: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """What one container builds once: the service, the idempotency settings, and its idempotent entry point."""
+
+    service: LandingService
+    idempotency: Any  # IdempotencyConfig (imported with the runtime, not at cold start)
+    process_once: Callable[..., dict]
+
+
 @lru_cache(maxsize=1)
-def runtime() -> tuple[LandingService, Any, Callable[..., dict]]:
+def runtime() -> Runtime:
     """Built once per container: settings, contracts (validated here), clients, idempotent processing."""
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -57,7 +67,7 @@ def runtime() -> tuple[LandingService, Any, Callable[..., dict]]:
     def process_once(landing_object: dict, receive_count: int) -> dict:
         return service.process(LandingObject(**landing_object), receive_count=receive_count)
 
-    return service, config, process_once
+    return Runtime(service, config, process_once)
 
 
 @tracer.capture_method
@@ -67,8 +77,7 @@ def process_event(event: S3EventBridgeNotificationEvent, receive_count: int = 1)
     landing_object = LandingObject.from_event(event)
     logger.set_correlation_id(landing_object.key)
     logger.append_keys(object_key=landing_object.key, bucket=landing_object.bucket)
-    _, _, process_once = runtime()
-    outcome = process_once(landing_object=landing_object.as_dict(), receive_count=receive_count)
+    outcome = runtime().process_once(landing_object=landing_object.as_dict(), receive_count=receive_count)
     logger.info("landing object done", extra={"state": outcome["state"]})
     return outcome
 
@@ -82,8 +91,7 @@ def record_handler(record: SQSRecord) -> dict:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    _, config, _ = runtime()
-    config.register_lambda_context(context)
+    runtime().idempotency.register_lambda_context(context)
     if "Records" in event:
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

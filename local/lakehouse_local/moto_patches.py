@@ -7,9 +7,13 @@ restores:
 1. ``glue:startJobRun.sync`` crashes inside moto's callback handling (``_glue_sync_eval_integration_pattern``).
 2. A Fail state or a failed Parallel branch cannot re-raise a ``States.*`` error (``FailStateErrorName``).
 3. ``aws-sdk:*`` task results carry datetime objects instead of JSON (``_aws_sdk_eval_json_native``).
-4. ``GetCrawler``'s ``LastCrawl.Status`` uses the crawl's state names instead of the API's (``crawler_as_dict``).
-5. ``aws-sdk:*`` errors are named after the lowercase service (``glue.CrawlerRunningException``), so the ASL's
-   ``Glue.*`` Retry and Catch never match (``aws_sdk_error_service_name``).
+4. ``aws-sdk:*`` errors are named after the lowercase service (``glue.ConcurrentModificationException``), so an
+   ASL's ``Glue.*`` Retry and Catch never match (``aws_sdk_error_service_name``).
+5. Glue's ``UpdateTable`` ignores ``VersionId``, so of two concurrent Iceberg commits one is silently lost
+   (``update_table_honouring_version``): AWS rejects a stale version with ConcurrentModificationException, which
+   Iceberg's GlueCatalog turns into a retried commit.
+6. A second ``StartExecution`` of one state machine fails (``cannot pickle '_thread.RLock'``): moto deep-copies the
+   state machine with its list of earlier executions, whose threads cannot be copied (``state_machine_deepcopy``).
 
 :func:`patches` lists them as ``(owner, attribute, replacement)``; :func:`apply` installs them with any setter
 (``setattr`` for a process, ``monkeypatch.setattr`` in tests).
@@ -17,10 +21,14 @@ restores:
 
 from __future__ import annotations
 
+import copy
 import datetime
+import threading
 from typing import Any, Callable
 
-from moto.glue import models as glue_models
+from moto.core.exceptions import JsonRESTError
+from moto.glue import responses as glue_responses
+from moto.stepfunctions import models as sfn_models
 from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as sfn_aws_sdk,
@@ -96,59 +104,86 @@ def _aws_sdk_eval_json_native(self, env, *args: Any, **kwargs: Any) -> None:
     env.stack.append(_json_native(env.stack.pop()))
 
 
-# ---------------------------------------------------------------------------------------------------- 4. LastCrawl
-LAST_CRAWL_STATUS = {"COMPLETED": "SUCCEEDED", "STOPPED": "CANCELLED", "FAILED": "FAILED"}
-_original_crawler_as_dict = glue_models.FakeCrawler.as_dict
-
-
-def crawler_as_dict(self: Any) -> dict[str, Any]:
-    """moto reports the crawl's own state (COMPLETED/STOPPED) as LastCrawl.Status; the Glue API's values are
-    SUCCEEDED | CANCELLED | FAILED (GetCrawler -> Crawler.LastCrawl.Status), which the ASL checks. A crawl that
-    carries an ``error_message`` attribute (set by the local crawler or a test) reports it as LastCrawl.ErrorMessage."""
-    data = _original_crawler_as_dict(self)
-    if "LastCrawl" in data:
-        status = LAST_CRAWL_STATUS.get(data["LastCrawl"]["Status"], data["LastCrawl"]["Status"])
-        data["LastCrawl"]["Status"] = status
-        message = getattr(self.crawls[-1], "error_message", None)
-        if message and status == "FAILED":
-            data["LastCrawl"]["ErrorMessage"] = message
-    return data
-
-
-# ---------------------------------------------------------------------------------------------------- 5. error names
+# ---------------------------------------------------------------------------------------------------- 4. error names
 def aws_sdk_error_service_name(service_name: str) -> str:
     """The service part of an ``aws-sdk:*`` task's error name, as Step Functions writes it: PascalCase.
 
     moto 5.2.1 knows only dynamodb (DynamoDb) and sfn (Sfn) and otherwise keeps the resource's lowercase service
-    name, raising ``glue.CrawlerRunningException`` where Step Functions raises ``Glue.CrawlerRunningException``
-    ("both the service name and the error name are in PascalCase", AWS SDK service integrations guide). The ASL's
-    Retry on that error then never matched, and two parallel steps crawling one zone failed the run locally.
+    name, raising ``glue.EntityNotFoundException`` where Step Functions raises ``Glue.EntityNotFoundException``
+    ("both the service name and the error name are in PascalCase", AWS SDK service integrations guide), so a Retry or
+    Catch on such an error would never match locally.
     """
     known = sfn_aws_sdk._SERVICE_ERROR_NAMES.get(service_name.lower())
     return known or service_name[:1].upper() + service_name[1:]
 
 
+# ---------------------------------------------------------------------------------------------------- 5. VersionId
+_TABLE_COMMITS = threading.Lock()  # the moto server answers requests on several threads
+_original_update_table = glue_responses.GlueResponse.update_table
+
+
+class ConcurrentModificationException(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("ConcurrentModificationException", message)
+
+
+def update_table_honouring_version(self: Any) -> Any:
+    """``UpdateTable`` with optimistic concurrency, as Glue does: a ``VersionId`` other than the table's current one is
+    a ConcurrentModificationException, and the check and the update happen under one lock."""
+    with _TABLE_COMMITS:
+        expected = self.parameters.get("VersionId")
+        if expected:
+            name = self.parameters["TableInput"]["Name"]
+            table = self.glue_backend.get_table(self.parameters.get("DatabaseName"), name)
+            current = str(table._current_version)
+            if str(expected) != current:
+                raise ConcurrentModificationException(
+                    f"Update table failed due to concurrent modifications: version {expected} is not the current "
+                    f"version {current} of {name}"
+                )
+        return _original_update_table(self)
+
+
+# ---------------------------------------------------------------------------------------------------- 6. deepcopy
+def state_machine_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
+    """A copy of the state machine for a new execution, without the earlier executions.
+
+    moto copies the definition so that a later UpdateStateMachine cannot change a running execution; the copy never
+    reads the list of executions, and those hold running threads and locks."""
+    clone = self.__class__.__new__(self.__class__)
+    memo[id(self)] = clone
+    for name, value in self.__dict__.items():
+        setattr(clone, name, [] if name == "executions" else copy.deepcopy(value, memo))
+    return clone
+
+
 def patches() -> list[tuple[Any, str, Any]]:
-    """The five patches as (owner, attribute, replacement)."""
+    """The patches as (owner, attribute, replacement)."""
     return [
         (sfn_glue.StateTaskServiceGlue, "_eval_integration_pattern", _glue_sync_eval_integration_pattern),
         (sfn_state_fail, "CustomErrorName", FailStateErrorName),
         (sfn_branches, "CustomErrorName", FailStateErrorName),
         (sfn_aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", _aws_sdk_eval_json_native),
-        (glue_models.FakeCrawler, "as_dict", crawler_as_dict),
         (sfn_aws_sdk.StateTaskServiceAwsSdk, "_normalise_service_error_name", staticmethod(aws_sdk_error_service_name)),
+        (glue_responses.GlueResponse, "update_table", update_table_honouring_version),
+        (sfn_models.StateMachine, "__deepcopy__", state_machine_deepcopy),
     ]
 
 
 def apply(setter: Callable[[Any, str, Any], None] = setattr) -> Callable[[], None]:
     """Install every patch with ``setter(owner, attribute, value)``; returns a function that restores the originals
     (for ``setattr``; monkeypatch restores its own)."""
-    originals = [(owner, attribute, getattr(owner, attribute)) for owner, attribute, _ in patches()]
+    missing = object()
+    originals = [(owner, attribute, vars(owner).get(attribute, missing) if isinstance(owner, type)
+                  else getattr(owner, attribute)) for owner, attribute, _ in patches()]
     for owner, attribute, replacement in patches():
         setter(owner, attribute, replacement)
 
     def restore() -> None:
         for owner, attribute, original in reversed(originals):
-            setattr(owner, attribute, original)
+            if original is missing:
+                delattr(owner, attribute)
+            else:
+                setattr(owner, attribute, original)
 
     return restore

@@ -55,6 +55,7 @@ class LocalAws:
 
     port: int
     host: str = "0.0.0.0"
+    region: str = REGION
     _server: Any = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _undo: list[Any] = field(default_factory=list, repr=False)
@@ -79,13 +80,14 @@ class LocalAws:
 
         moto_api_backend.reset()  # moto's backends are per process: start from an empty account
         self._undo.append(moto_api_backend.reset)
-        saved_env = {name: os.environ.get(name) for name in [*LOCAL_ENV, "MOTO_PORT"]}
+        saved_env = {name: os.environ.get(name) for name in [*LOCAL_ENV, "MOTO_PORT", "AWS_ENDPOINT_URL"]}
         saved_config = default_user_config.get("stepfunctions")
         self._undo.append(lambda: _restore_env(saved_env))
         self._undo.append(lambda: default_user_config.__setitem__("stepfunctions", saved_config))
         for name, value in LOCAL_ENV.items():
             os.environ.setdefault(name, value)
         os.environ["MOTO_PORT"] = str(self.port)
+        os.environ["AWS_ENDPOINT_URL"] = self.endpoint  # every SDK client of this process: the Glue job's too
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._undo.append(moto_patches.apply())
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request

@@ -9,7 +9,7 @@ Emulation only. Steps, as in the cloud:
    the intrinsic functions the template uses (Ref, Fn::GetAtt, Fn::Sub, Fn::If/Condition, Fn::Join, Fn::Select,
    Fn::Equals/Not/And/Or, parameters and pseudo parameters). The table ``HANDLERS`` says how each resource type is
    created; Lambda resources are recorded rather than created (the poller or ``sam local invoke`` play Lambda).
-4. The post-deploy step of ``make deploy``: ``pipelines/`` is synced to ``s3://<artifacts bucket>/pipelines/``.
+4. What must exist before the first run and that the stack does not create: the PII salt parameter.
 
 The stack also gets one resource that is not in the template: an SQS queue subscribed to the alert topic, so the
 local report can show the alerts that were published.
@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
 STACK_NAME = "lakehouse-local"
 DEPLOY_BUCKET = "aws-sam-cli-managed-default-samclisourcebucket-local"  # what `sam deploy --resolve-s3` creates
-LOCAL_PARAMETERS = {"Stage": "local", "CrawlerPollSeconds": "1"}
+# Incremental steps settle for 2 s: local conversions finish before a run starts, and S3 times are in seconds.
+LOCAL_PARAMETERS = {"Stage": "local", "IncrementalSettleSeconds": "2"}
 
 _NO_VALUE = object()
 
@@ -390,14 +391,6 @@ def _glue_job(stack: Stack, lid: str, p: dict[str, Any]) -> tuple[Any, dict[str,
     return name, {}
 
 
-def _crawler(stack: Stack, lid: str, p: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    keys = ("Role", "DatabaseName", "Targets", "SchemaChangePolicy", "RecrawlPolicy", "Configuration", "Description",
-            "TablePrefix", "CrawlerSecurityConfiguration")
-    name = p.get("Name") or _physical_name(stack, lid)
-    _call(stack.aws.client("glue"), "create_crawler", Name=name, **{k: p[k] for k in keys if k in p})
-    return name, {}
-
-
 def _state_machine(stack: Stack, lid: str, p: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     location = p["DefinitionS3Location"]
     text = stack.aws.client("s3").get_object(Bucket=location["Bucket"], Key=location["Key"])["Body"].read().decode()
@@ -465,7 +458,6 @@ HANDLERS: dict[str, Handler] = {
     "AWS::IAM::Role": _role,
     "AWS::Logs::LogGroup": _log_group,
     "AWS::Glue::Job": _glue_job,
-    "AWS::Glue::Crawler": _crawler,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::Scheduler::Schedule": _schedule,
     "AWS::Lambda::Function": _function,
@@ -545,16 +537,7 @@ def create_stack(aws: LocalAws, *, name: str = STACK_NAME, parameters: dict[str,
 
 
 def _post_deploy(stack: Stack) -> None:
-    """`make deploy`'s sync of pipelines/ to the artifacts bucket, the PII salt parameter the template expects to
-    exist, and the local alert queue."""
-    s3 = stack.aws.client("s3")
-    artifacts = stack.outputs.get("ArtifactsBucketName")
-    if artifacts:
-        pipelines = REPO / "pipelines"
-        for path in sorted(pipelines.rglob("*")):
-            rel = path.relative_to(pipelines)
-            if path.is_file() and "samples" not in rel.parts:
-                s3.upload_file(str(path), artifacts, f"pipelines/{rel.as_posix()}")
+    """The PII salt parameter the template expects to exist, and the local alert queue."""
     salt_parameter = _parameter_default(stack, "PiiSaltParameterName")
     if salt_parameter:
         stack.aws.client("ssm").put_parameter(

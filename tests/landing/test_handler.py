@@ -138,7 +138,6 @@ def test_rows_quarantined_under_quarantine_rows_policy(lake, app, context):
     [
         ("stedi/customer/", b"", "folder_marker"),
         ("stedi/customer/empty.json", b"", "zero_bytes"),
-        ("nobody/knows/this.csv", b"a\n1\n", "unknown_prefix"),
         ("weblogs/useractivity/header-only.csv", ACTIVITY.split(b"\n")[0] + b"\n", "no_rows"),
     ],
 )
@@ -148,6 +147,25 @@ def test_ignored_objects_are_recorded_without_alerts(lake, app, context, key, bo
     entry = lake.ledger(key)
     assert (entry.state, entry.reason_code) == ("ignored", code)
     assert lake.alerts() == []
+
+
+def test_files_under_an_unknown_folder_are_ignored_with_one_alert_per_folder(lake, app, context):
+    """Issue 13, finding 3: a misspelled data-set folder (stedi/customers/) used to vanish without a state or an
+    alert. Every file is recorded ignored/unknown_prefix; a bulk mistake is one alert per folder and period."""
+    misspelled = [lake.put(f"stedi/customers/part-{i}.json", CUSTOMERS) for i in range(5)]
+    other = lake.put("new_source/2026/x.csv", b"a\n1\n")
+    for obj in [*misspelled, other]:
+        assert app.handler(event_for(obj), context)["state"] == "ignored"
+    for obj in [*misspelled, other]:
+        entry = lake.ledger(obj.key)
+        assert (entry.state, entry.reason_code) == ("ignored", "unknown_prefix")
+        assert "stedi/customer/" in entry.reason  # the message names the prefixes that would route it
+    alerts = lake.alerts()
+    assert sorted(a["message"]["folder"] for a in alerts) == ["new_source/2026/", "stedi/customers/"]
+    first = next(a for a in alerts if a["message"]["folder"] == "stedi/customers/")
+    assert first["subject"] == "[lakehouse] files under an unknown folder: stedi/customers/"
+    assert first["message"]["example"].endswith("stedi/customers/part-0.json")
+    assert "lakehouse new dataset" in first["message"]["fix"]
 
 
 class FlakyS3(ClientProxy):
@@ -166,7 +184,7 @@ class FlakyS3(ClientProxy):
 def test_a_transient_s3_error_fails_only_its_record(lake, app, context):
     good = lake.put("stedi/customer/good.json", CUSTOMERS)
     flaky = lake.put("stedi/customer/flaky.json", CUSTOMERS)
-    service, _, _ = app.runtime()
+    service = app.runtime().service
     service.clients.__dict__["s3"] = FlakyS3(lake.s3, flaky.key)
     response = app.handler(sqs_batch(event_for(good), event_for(flaky)), context)
     assert response == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}
@@ -181,7 +199,7 @@ def test_a_transient_s3_error_fails_only_its_record(lake, app, context):
 
 def test_the_last_failed_delivery_is_recorded_as_dead_lettered(lake, app, context):
     obj = lake.put("stedi/customer/flaky.json", CUSTOMERS)
-    service, _, _ = app.runtime()
+    service = app.runtime().service
     service.clients.__dict__["s3"] = FlakyS3(lake.s3, obj.key, code="InternalError")
     response = app.handler(sqs_batch(event_for(obj), receive_count=3), context)
     assert len(response["batchItemFailures"]) == 1
@@ -214,7 +232,7 @@ def test_a_failed_reupload_on_another_day_still_replaces_the_old_rows_when_retri
     second = lake.put("stedi/customer/a.json", CUSTOMERS.split(b"\n", 3)[3])
     day2 = event_for(second)
     day2["time"] = "2026-11-21T10:00:00Z"
-    service, _, _ = app.runtime()
+    service = app.runtime().service
     service.catalog.glue = FailingGlue(lake.glue)
     assert app.handler(sqs_batch(day2), context)["batchItemFailures"]
     assert lake.ledger(first.key).state == "failed"
@@ -223,3 +241,19 @@ def test_a_failed_reupload_on_another_day_still_replaces_the_old_rows_when_retri
     keys = lake.raw_keys("customer_landing")
     assert len(keys) == 1 and "/ingest_date=2026-11-21/" in keys[0]
     assert len(lake.raw_rows("customer_landing")) == 7
+
+
+def test_a_reason_file_for_a_key_near_s3s_limit_stays_within_it(lake, app, context):
+    """Issue 13, finding 14: a 1,019-byte key got a 1,031-byte `<key>.reason.json` key, over S3's 1,024-byte
+    limit, so the quarantine could never be written. Such side files go under long-keys/<sha256 of the key>."""
+    key = "stedi/customer/" + "k" * (1019 - len("stedi/customer/") - len(".json")) + ".json"
+    assert len(key.encode()) == 1019
+    obj = lake.put(key, b'{"customerName": 1}\n')
+    assert app.handler(event_for(obj), context)["state"] == "quarantined"
+    entry = lake.ledger(key)
+    assert entry.quarantine_uri == f"s3://{lake.settings.quarantine_bucket}/{key}"
+    reason_key = entry.reason_uri.removeprefix(f"s3://{lake.settings.quarantine_bucket}/")
+    assert reason_key.startswith("long-keys/") and reason_key.endswith(".reason.json")
+    reason = json.loads(lake.s3.get_object(Bucket=lake.settings.quarantine_bucket, Key=reason_key)["Body"].read())
+    assert reason["object"] == obj.uri  # the reason file names the object it explains
+    assert lake.alerts()[0]["message"]["reason_file"] == entry.reason_uri

@@ -1,12 +1,21 @@
-"""The object ledger: one DynamoDB item per landing object, holding its latest recorded state."""
+"""The object ledger: one DynamoDB item per landing object, holding its latest recorded state.
+
+Every state change of an object happens here, on its entry (``converting``, ``converted``, ``quarantined``,
+``ignored``, ``failed``), so the rules for what an entry holds in each state live in one place.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
 
-from .outcomes import State
+State = Literal["converting", "converted", "quarantined", "ignored", "failed", "dead_lettered"]
+FINAL_STATES = ("converted", "quarantined", "ignored", "dead_lettered")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -14,7 +23,7 @@ class LedgerEntry:
     object_uri: str  # s3://bucket/key, the table's partition key
     bucket: str
     key: str
-    state: State
+    state: State = "converting"
     etag: str = ""
     version_id: str = ""
     sequencer: str = ""  # S3's ordering of events for this key (hex; compare with sequencer_order)
@@ -28,8 +37,55 @@ class LedgerEntry:
     rows_rejected: int = 0
     outputs: list[str] = field(default_factory=list)  # s3:// URIs of the Parquet files of this version
     quarantine_uri: str = ""
-    attempts: int = 0
-    updated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
+    reason_uri: str = ""  # s3:// URI of the reason.json
+    attempts: int = 0  # deliveries of the event so far
+    max_attempts: int = 0  # deliveries SQS allows before the dead-letter queue
+    landed_at: str = ""  # the S3 event's time
+    updated_at: str = field(default_factory=_now)
+
+    # ---------------------------------------------------------------- transitions
+    def _set(self, state: State, code: str = "", reason: str = "") -> None:
+        self.state, self.reason_code, self.reason = state, code, reason
+        self.updated_at = _now()
+
+    def converting(self, attempt: int, max_attempts: int) -> None:
+        """Recorded before the work, so a delivery that never finishes (timeout, out of memory) leaves a trace."""
+        self.attempts, self.max_attempts = attempt, max_attempts
+        self._set("converting", "", f"delivery {attempt} of {max_attempts} started")
+
+    def converted(self, rows_written: int, rows_rejected: int, outputs: list[str]) -> None:
+        self.rows_written, self.rows_rejected, self.outputs = rows_written, rows_rejected, outputs
+        self._set("converted")
+
+    def rows_quarantined(self, summary: str, rejected_rows_uri: str, reason_uri: str) -> None:
+        """Converted, with bad rows set aside (on_bad_rows: quarantine_rows): ``quarantine_uri`` names those rows."""
+        self.reason_code, self.reason = "rows_quarantined", summary
+        self.quarantine_uri, self.reason_uri = rejected_rows_uri, reason_uri
+
+    def quarantined(self, code: str, message: str, quarantine_uri: str, reason_uri: str) -> None:
+        self.quarantine_uri, self.reason_uri = quarantine_uri, reason_uri
+        self.rows_written = 0
+        self._set("quarantined", code, message)
+
+    def ignored(self, code: str, message: str) -> None:
+        self._set("ignored", code, message)
+
+    def failed(self, code: str, message: str) -> None:
+        """A transient error: SQS delivers the event again, or parks it in the dead-letter queue after the last try."""
+        last = self.max_attempts and self.attempts >= self.max_attempts
+        state: State = "dead_lettered" if last else "failed"
+        self._set(state, code, f"{message} (delivery {self.attempts} of {self.max_attempts})")
+
+    # ---------------------------------------------------------------- reading
+    def effective_state(self, now: datetime, run_limit: timedelta) -> State:
+        """The state to report: a ``converting`` entry older than the function's time limit did not finish (timeout,
+        out of memory), so it is ``failed``, or ``dead_lettered`` when that was the last allowed delivery."""
+        if self.state != "converting":
+            return self.state
+        started = datetime.fromisoformat(self.updated_at)
+        if now - started <= run_limit:
+            return "converting"
+        return "dead_lettered" if self.max_attempts and self.attempts >= self.max_attempts else "failed"
 
     def to_item(self) -> dict[str, Any]:
         from boto3.dynamodb.types import TypeSerializer
@@ -38,12 +94,12 @@ class LedgerEntry:
         return {k: serializer.serialize(v) for k, v in asdict(self).items() if v not in ("", None, [])}
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "LedgerEntry":
+    def from_item(cls, item: dict[str, Any]) -> LedgerEntry:
         from boto3.dynamodb.types import TypeDeserializer
 
         deserializer = TypeDeserializer()
         values = {k: deserializer.deserialize(v) for k, v in item.items()}
-        for numeric in ("size", "rows_written", "rows_rejected", "attempts"):
+        for numeric in ("size", "rows_written", "rows_rejected", "attempts", "max_attempts"):
             if numeric in values:
                 values[numeric] = int(values[numeric])
         known = cls.__dataclass_fields__
@@ -70,7 +126,7 @@ class Ledger:
         self.dynamodb.put_item(TableName=self.table, Item=entry.to_item())
 
     def scan(self) -> list[LedgerEntry]:
-        """Every entry (for the local report and tests; a deployed lake queries by key instead)."""
+        """Every entry (operator commands and the local report; the converter reads by key)."""
         entries: list[LedgerEntry] = []
         for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
             entries += [LedgerEntry.from_item(item) for item in page.get("Items", [])]

@@ -29,6 +29,7 @@ class Settings:
     pipelines_dir: Path
     max_receive_count: int = 5
     work_dir: Path = Path("/tmp")
+    unknown_prefix_alert_seconds: int = 3600  # one alert per unknown landing folder per this period
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -42,4 +43,5 @@ class Settings:
             pipelines_dir=Path(os.environ.get("LAKEHOUSE_PIPELINES_DIR", "/opt")),
             max_receive_count=int(os.environ.get("MAX_RECEIVE_COUNT", "5")),
             work_dir=Path(os.environ.get("LAKEHOUSE_WORK_DIR", "/tmp")),
+            unknown_prefix_alert_seconds=60 * int(os.environ.get("UNKNOWN_PREFIX_ALERT_MINUTES", "60")),
         )

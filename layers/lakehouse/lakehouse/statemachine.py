@@ -1,0 +1,220 @@
+"""One Step Functions state machine (JSONPath ASL) per pipeline, generated from the lake's model.
+
+Each step is one Task named after the step (``customer_trusted``) plus a Pass that records its name when it fails
+(``customer_trusted.Caught``): a Glue step is ``glue:startJobRun.sync`` of the one generic job, which writes its
+Iceberg table, registers it in the Glue catalog and checks the step's expectations before it publishes; an Athena
+step is ``athena:startQueryExecution.sync`` in the stack's workgroup. Steps run in dependency waves; the steps of
+one wave run as branches of a Parallel state.
+
+Any failure goes ``<state>.Caught`` -> ``DescribeFailure`` (the alert: pipeline, execution, failed state, error,
+cause, console link) -> ``NotifyFailure`` (SNS) -> ``PipelineFailed`` (a Fail with the original error and cause).
+Branch states cannot jump out of their branch, so a branch has its own three alert states; its Fail then fails the
+Parallel state and the execution with the same error (the Parallel state has no Catch: it would alert twice).
+
+``${...}`` names are the state machine's DefinitionSubstitutions, filled by the template (see stackgen.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .pipeline import Lake, Pipeline, Step
+
+FAILURE_PATH = "$.failure"
+GLUE_TRANSIENT_ERRORS = ["Glue.ConcurrentRunsExceededException", "Glue.ThrottlingException",
+                         "Glue.InternalServiceException"]
+ATHENA_TRANSIENT_ERRORS = ["Athena.TooManyRequestsException", "Athena.InternalServerException"]
+MAX_STATE_NAME = 80
+DEFAULTS = {"full_refresh": False}  # execution input keys the states read; any other input is kept as is
+
+
+def _catch(state: str) -> list[dict[str, Any]]:
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": FAILURE_PATH, "Next": f"{state}.Caught"}]
+
+
+def _caught(state: str, describe: str) -> dict[str, Any]:
+    """A Pass that records which state failed, next to the Error and Cause the Catch put at $.failure."""
+    return {
+        "Type": "Pass",
+        "Comment": f"Records that {state} failed.",
+        "Parameters": {"state": state, "Error.$": f"{FAILURE_PATH}.Error", "Cause.$": f"{FAILURE_PATH}.Cause"},
+        "ResultPath": FAILURE_PATH,
+        "Next": describe,
+    }
+
+
+def _retry(errors: list[str], interval: int, attempts: int) -> list[dict[str, Any]]:
+    return [{"ErrorEquals": errors, "IntervalSeconds": interval, "BackoffRate": 2.0, "MaxAttempts": attempts,
+             "MaxDelaySeconds": 300, "JitterStrategy": "FULL"}]
+
+
+def step_task(lake: Lake, pipeline: Pipeline, step: Step, next_state: str | None) -> dict[str, Any]:
+    reads = ", ".join(sorted(str(s.table.ref) for s in lake.sources(pipeline.name, step.name))) or "nothing"
+    if step.engine == "athena":
+        from .athena import athena_query  # noqa: PLC0415 - only pipelines with presentation steps need it
+
+        task: dict[str, Any] = {
+            "Type": "Task",
+            "Comment": f"presentation.{step.name} ({step.materialize}) from {reads}",
+            "Resource": "arn:aws:states:::athena:startQueryExecution.sync",
+            "Parameters": {
+                "QueryString": athena_query(lake, pipeline, step),
+                "WorkGroup": "${AthenaWorkGroup}",
+                "QueryExecutionContext": {"Database": "${PresentationDatabase}"},
+            },
+            "ResultSelector": {"QueryExecutionId.$": "$.QueryExecution.QueryExecutionId",
+                               "State.$": "$.QueryExecution.Status.State"},
+            "Retry": _retry(ATHENA_TRANSIENT_ERRORS, 10, 4),
+        }
+    else:
+        mode = f"{step.write}{' on ' + ', '.join(step.keys) if step.keys else ''}"
+        task = {
+            "Type": "Task",
+            "Comment": f"{step.zone}.{step.name} ({mode}{', incremental' if step.incremental else ''}) "
+                       f"from {reads}; {len(step.expectations)} expectations checked before it is published",
+            "Resource": "arn:aws:states:::glue:startJobRun.sync",
+            "Parameters": {
+                "JobName": "${GlueJobName}",
+                "Arguments": {
+                    "--pipeline": pipeline.name,
+                    "--step": step.name,
+                    "--full-refresh.$": "States.Format('{}', $.options.full_refresh)",
+                },
+            },
+            "ResultSelector": {"Id.$": "$.Id", "JobRunState.$": "$.JobRunState"},
+            "Retry": _retry(GLUE_TRANSIENT_ERRORS, 30, 6),
+        }
+    task.update({"ResultPath": f"$.steps.{step.name}", "Catch": _catch(step.name), "Next": next_state})
+    return task
+
+
+def alert_states(pipeline: str, prefix: str = "") -> dict[str, dict[str, Any]]:
+    describe, notify, fail = f"{prefix}DescribeFailure", f"{prefix}NotifyFailure", f"{prefix}PipelineFailed"
+    return {
+        describe: {
+            "Type": "Pass",
+            "Comment": "The alert: which pipeline, which execution, which state, the original error and cause.",
+            "Parameters": {
+                "pipeline": pipeline,
+                "execution": {"arn.$": "$$.Execution.Id", "name.$": "$$.Execution.Name"},
+                "state_machine.$": "$$.StateMachine.Name",
+                "failed_state.$": f"{FAILURE_PATH}.state",
+                "error.$": f"{FAILURE_PATH}.Error",
+                "cause.$": f"{FAILURE_PATH}.Cause",
+                "console_link.$": "States.Format('https://${Region}.console.aws.amazon.com/states/home"
+                "?region=${Region}#/v2/executions/details/{}', $$.Execution.Id)",
+            },
+            "ResultPath": "$.alert",
+            "Next": notify,
+        },
+        notify: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sns:publish",
+            "Parameters": {
+                "TopicArn": "${AlertTopicArn}",
+                "Subject": f"[${{LakeName}}-${{Stage}}] pipeline {pipeline} failed",
+                "Message.$": "States.JsonToString($.alert)",
+                "MessageAttributes": {
+                    "pipeline": {"DataType": "String", "StringValue": pipeline},
+                    "failed_state": {"DataType": "String", "StringValue.$": f"{FAILURE_PATH}.state"},
+                },
+            },
+            "ResultPath": None,
+            "Retry": [{"ErrorEquals": ["SNS.ThrottledException", "SNS.InternalErrorException"], "IntervalSeconds": 2,
+                       "BackoffRate": 2.0, "MaxAttempts": 3, "JitterStrategy": "FULL"}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.notify_error", "Next": fail}],
+            "Next": fail,
+        },
+        fail: {
+            "Type": "Fail",
+            "Comment": "Ends the execution with the original error and cause of the failed state.",
+            "ErrorPath": f"{FAILURE_PATH}.Error",
+            "CausePath": f"{FAILURE_PATH}.Cause",
+        },
+    }
+
+
+def build_definition(lake: Lake, pipeline: Pipeline) -> dict[str, Any]:
+    if not pipeline.steps:
+        raise ValueError(f"pipeline {pipeline.name!r} has no steps, so it has no state machine")
+    for step in pipeline.steps:
+        if len(f"{step.name}.DescribeFailure") > MAX_STATE_NAME:
+            raise ValueError(f"step name {step.name!r} is too long for Step Functions state names "
+                             f"(at most {MAX_STATE_NAME - len('.DescribeFailure')} characters)")
+    waves = lake.stages(pipeline)
+    states: dict[str, dict[str, Any]] = {
+        "Configure": {
+            "Type": "Pass",
+            "Comment": f"The run's options: the execution input over the defaults {json.dumps(DEFAULTS)}.",
+            "Parameters": {
+                "options.$": f"States.JsonMerge(States.StringToJson('{json.dumps(DEFAULTS)}'), $$.Execution.Input,"
+                             " false)",
+            },
+            "Next": None,
+        }
+    }
+    previous = "Configure"
+    for index, wave in enumerate(waves, start=1):
+        if len(wave) == 1:
+            step = wave[0]
+            states[previous]["Next"] = step.name
+            states[step.name] = step_task(lake, pipeline, step, None)
+            states[f"{step.name}.Caught"] = _caught(step.name, "DescribeFailure")
+            previous = step.name
+            continue
+        parallel = f"Wave{index}"
+        states[previous]["Next"] = parallel
+        branches = []
+        for step in wave:
+            prefix = f"{step.name}."
+            branch = {
+                step.name: step_task(lake, pipeline, step, f"{step.name}.Done"),
+                f"{step.name}.Caught": _caught(step.name, f"{prefix}DescribeFailure"),
+                f"{step.name}.Done": {"Type": "Succeed"},
+                **alert_states(pipeline.name, prefix),
+            }
+            branches.append({"StartAt": step.name, "States": branch})
+        states[parallel] = {
+            "Type": "Parallel",
+            "Comment": "Independent steps: " + ", ".join(s.name for s in wave) + ". Each branch alerts and fails on "
+                       "its own, naming its failed state; the Parallel state then fails with the branch's error.",
+            "Branches": branches,
+            "ResultPath": None,
+            "Next": None,
+        }
+        previous = parallel
+    states[previous]["Next"] = "Summarize"
+    states["Summarize"] = {
+        "Type": "Pass",
+        "Comment": "The execution's output: what ran, with which options.",
+        "Parameters": {
+            "pipeline": pipeline.name,
+            "execution.$": "$$.Execution.Id",
+            "steps": [step.name for wave in waves for step in wave],
+            "options.$": "$.options",
+        },
+        "Next": "PipelineSucceeded",
+    }
+    if any(len(wave) == 1 for wave in waves):  # unreachable states are a validation error
+        states.update(alert_states(pipeline.name))
+    states["PipelineSucceeded"] = {"Type": "Succeed"}
+    for name, state in states.items():
+        if state["Type"] in ("Task", "Pass", "Parallel") and state.get("Next") not in states:
+            raise AssertionError(f"state {name!r} continues to unknown state {state.get('Next')!r}")
+    return {
+        "Comment": f"Pipeline {pipeline.name}: {pipeline.description or 'SQL steps'} Generated from "
+                   f"pipelines/{pipeline.name}/ by `lakehouse generate`; do not edit by hand.",
+        "StartAt": "Configure",
+        "States": states,
+    }
+
+
+def render(definition: dict[str, Any]) -> str:
+    return json.dumps(definition, indent=2, ensure_ascii=False) + "\n"
+
+
+def substitutions_used(definition_text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", definition_text))
