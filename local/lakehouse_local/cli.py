@@ -11,7 +11,12 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-DEFAULT_PIPELINES = Path(os.environ.get("LAKEHOUSE_PIPELINES_DIR", "pipelines"))
+def default_pipelines() -> Path:
+    """LAKEHOUSE_PIPELINES_DIR, else ./pipelines, else this checkout's pipelines/ (so commands work from anywhere)."""
+    if os.environ.get("LAKEHOUSE_PIPELINES_DIR"):
+        return Path(os.environ["LAKEHOUSE_PIPELINES_DIR"])
+    here = Path("pipelines")
+    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "pipelines"
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -21,7 +26,8 @@ def _convert(args: argparse.Namespace) -> int:
     from lakehouse.readers import DEFAULT_BLOCK_SIZE
 
     try:
-        contract = ContractRegistry.from_directory(args.pipelines_dir).get(args.pipeline, args.dataset)
+        contract = ContractRegistry.from_directory(args.pipelines_dir or default_pipelines()).get(
+            args.pipeline, args.dataset)
     except ContractError as exc:
         print(json.dumps({"status": "error", "error": str(exc)}), file=sys.stderr)
         return 2
@@ -80,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--input", required=True, help="the local file to check (.csv, .tsv, .json, .gz, ...)")
     conv.add_argument("--output", required=True, help="folder for the Parquet output")
     conv.add_argument("--key", help="landing key to pretend (default: <landing_prefix><file name>)")
-    conv.add_argument("--pipelines-dir", default=DEFAULT_PIPELINES, type=Path, help="default: ./pipelines")
+    conv.add_argument("--pipelines-dir", default=None, type=Path,
+                      help="default: $LAKEHOUSE_PIPELINES_DIR, ./pipelines, or this checkout's pipelines/")
     conv.add_argument("--block-size", type=int, default=0, help="parser block size in KiB (default: the converter's, 256)")
     conv.set_defaults(func=_convert)
 

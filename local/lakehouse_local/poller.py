@@ -25,7 +25,7 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, TextIO
 
 from .server import REGION, LocalAws
 from .stack import REPO, Function, Stack
@@ -91,9 +91,10 @@ def function_environment(function: Function, endpoint: str, *, in_process: bool)
 class InProcessInvoker:
     """Calls the function's handler in this process, as one warm Lambda container would."""
 
-    def __init__(self, function: Function, endpoint: str, *, log_level: str = "WARNING") -> None:
+    def __init__(self, function: Function, endpoint: str, *, log: TextIO | None = None) -> None:
         env = function_environment(function, endpoint, in_process=True)
-        env["POWERTOOLS_LOG_LEVEL"] = log_level  # the handler's JSON logs would drown the demo's progress lines
+        # The handler's JSON log lines go to ``log`` (the command's log file), never among the progress lines.
+        env["POWERTOOLS_LOG_LEVEL"] = "INFO" if log is not None else "ERROR"
         self._saved_env = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         module_name, _, attribute = function.handler.rpartition(".")
@@ -104,6 +105,10 @@ class InProcessInvoker:
         module = importlib.import_module(module_name)
         if hasattr(module, "runtime") and hasattr(module.runtime, "cache_clear"):
             module.runtime.cache_clear()  # a new local stack: rebuild clients and settings ("cold start")
+        if hasattr(module, "logger"):  # the module may be imported already, with an earlier stack's settings
+            module.logger.setLevel(env["POWERTOOLS_LOG_LEVEL"])
+            if log is not None:
+                module.logger.registered_handler.setStream(log)
         self.handler: Callable[..., Any] = getattr(module, attribute)
         self.function = function
         self._lock = threading.Lock()
