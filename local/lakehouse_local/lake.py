@@ -48,7 +48,8 @@ class LocalLake:
     @classmethod
     def start(cls, *, port: int | None = None, host: str = "0.0.0.0", work_dir: Path = REPO / ".lakehouse",
               docker: bool = False, say: Callable[[str], None] = _no_output,
-              log: TextIO | None = None, executor: Executor | None = None) -> LocalLake:
+              log: TextIO | None = None, executor: Executor | None = None,
+              pipelines_dir: Path = REPO / "pipelines") -> LocalLake:
         """Start the server, create the stack and start the poller. ``log`` receives the function's log lines;
         ``executor`` replaces the Glue job's script (tests of the state machines alone)."""
         aws = LocalAws(port=port or free_port(), host=host).start()
@@ -58,7 +59,7 @@ class LocalLake:
             events.append(event)
             say(describe_glue_event(event))
 
-        runner = GlueRunner(aws, work_dir, on_glue_event, executor=executor)
+        runner = GlueRunner(aws, work_dir, on_glue_event, executor=executor, pipelines_dir=pipelines_dir)
         runner.install()
         try:
             stack = create_stack(aws)
@@ -67,7 +68,7 @@ class LocalLake:
             if docker:
                 invoker = SamLocalInvoker(function, aws.docker_endpoint, work_dir)
             else:
-                invoker = InProcessInvoker(function, aws.endpoint, log=log)
+                invoker = InProcessInvoker(function, aws.endpoint, log=log, pipelines_dir=pipelines_dir)
             poller = Poller(aws, stack, function, invoker, on_error=lambda exc: say(f"  poller: {exc}")).start()
         except BaseException:
             runner.uninstall()

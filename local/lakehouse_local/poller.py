@@ -74,14 +74,15 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def function_environment(function: Function, endpoint: str, *, in_process: bool) -> dict[str, str]:
+def function_environment(function: Function, endpoint: str, *, in_process: bool,
+                         pipelines_dir: Path = REPO / "pipelines") -> dict[str, str]:
     """The environment the template declares for ``function``, with the local endpoint. In-process runs also point
     LAKEHOUSE_PIPELINES_DIR at the repo's pipelines/ (what the PipelinesLayer mounts at /opt in Lambda) and turn off
     X-Ray (no daemon locally) and EMF metrics output."""
     env = dict(function.environment)
     env["AWS_ENDPOINT_URL"] = endpoint
     if in_process:
-        env["LAKEHOUSE_PIPELINES_DIR"] = str(REPO / "pipelines")
+        env["LAKEHOUSE_PIPELINES_DIR"] = str(pipelines_dir)
         env["POWERTOOLS_TRACE_DISABLED"] = "true"
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
         env["LAKEHOUSE_WORK_DIR"] = os.environ.get("TMPDIR", "/tmp")
@@ -91,8 +92,9 @@ def function_environment(function: Function, endpoint: str, *, in_process: bool)
 class InProcessInvoker:
     """Calls the function's handler in this process, as one warm Lambda container would."""
 
-    def __init__(self, function: Function, endpoint: str, *, log: TextIO | None = None) -> None:
-        env = function_environment(function, endpoint, in_process=True)
+    def __init__(self, function: Function, endpoint: str, *, log: TextIO | None = None,
+                 pipelines_dir: Path = REPO / "pipelines") -> None:
+        env = function_environment(function, endpoint, in_process=True, pipelines_dir=pipelines_dir)
         # The handler's JSON log lines go to ``log`` (the command's log file), never among the progress lines.
         env["POWERTOOLS_LOG_LEVEL"] = "INFO" if log is not None else "ERROR"
         self._saved_env = {name: os.environ.get(name) for name in env}
