@@ -54,7 +54,10 @@ def test_resolves_the_longest_matching_prefix(pipelines_dir):
         # the converter adds _source_key, _source_version and _ingested_at to every row
         (GOOD + "  - {name: _source_key}\n", "['_source_key'] are the lineage columns"),
         (GOOD + "  - {name: _Ingested_At, type: timestamp}\n", "['_Ingested_At'] are the lineage columns"),
-        (GOOD + "partitions: [{name: _source_version, source: ingest_date}]\n", "['_source_version'] are the lineage"),
+        # finding 5 of issue 13: a directory "_x=..." is hidden from Spark, Hive and Athena (lineage names start so too)
+        (GOOD + "partitions: [{name: _source_version, source: ingest_date}]\n", "partitions.0.name: String should match"),
+        (GOOD + "partitions: [{name: _day, source: ingest_date}]\n", "partitions.0.name: String should match"),
+        (GOOD.replace("{type: csv}", "{type: jsonl, encoding: latin-1}"), "JSON is read as UTF-8"),
     ],
 )
 def test_a_broken_contract_names_its_file_and_field(tmp_path, text, message):

@@ -10,6 +10,8 @@ from lakehouse.regex_check import _all_match, _whole_chunk_form, mismatches
 
 IP = r"^[0-9a-fA-F.:]+$"
 APACHE_TIME = r"^\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}$"
+WORKSHOP_TIME = r"^\d{1,2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}$"  # the day of month with or without its zero
+EMAIL = r"^[^@\s]+@[^@\s]+$"
 
 
 def per_value(values, pattern: str) -> list[bool]:
@@ -42,6 +44,36 @@ def test_patterns_with_a_whole_chunk_form(pattern, shape):
 
 
 @pytest.mark.parametrize(
+    ("pattern", "separator"),
+    [
+        (WORKSHOP_TIME, "\n"),
+        (EMAIL, "\n"),  # [^@\s] never matches a line end
+        (r"^(a|bc)$", "\n"),  # variable width: "ab"+"c" = "a"+"bc" end to end, but not across a separator
+        (r"^(?:a|bc)+$", "\n"),
+        (r"^\w+@\w+$", "\n"),
+        (r"^.{1,3}x$", "\n"),  # RE2's . stops at a line end
+        (r"^[^\n]{1,3}(a|bc)$", "\x00"),  # [^\n] matches NUL: the next candidate...
+    ],
+)
+def test_variable_width_patterns_are_checked_joined_by_a_separator(pattern, separator):
+    """Issue 13, finding 2: the workshop's unpadded day of month (\\d{1,2}) keeps a whole-step check."""
+    form = _whole_chunk_form(pattern)
+    if separator == "\x00":  # ... and every other candidate too: no separator is left, value by value
+        assert form is None
+        return
+    assert form is not None and form.separator == separator
+    body = pattern[1:-1]
+    assert form.pattern == f"^(?:(?:{body})\\n)*$"
+
+
+def test_unpadded_web_log_days_pass_the_whole_step_check():
+    """Issue 13, finding 2: the workshop writes 6/Jan/2018:06:51:54; one RE2 pass accepts a step of them."""
+    values = pa.array(["6/Jan/2018:06:51:54", "17/Jan/2018:10:43:54", None, "06/Jan/2018:06:51:54"] * 1000)
+    assert _all_match(values, _whole_chunk_form(WORKSHOP_TIME))
+    assert mismatches(values, WORKSHOP_TIME) is None
+
+
+@pytest.mark.parametrize(
     ("pattern", "ascii"),
     [
         (IP, True),
@@ -65,9 +97,7 @@ def test_lengths_are_counted_in_bytes_only_for_ascii_patterns(pattern, ascii):
     [
         r"[0-9]+",  # not anchored: a search
         r"^a|b$",  # (^a)|(b$), not ^(a|b)$
-        r"^(a|bc)$",  # variable width, not one repeated character: "ab"+"c" = "a"+"bc"
-        r"^(?:a|bc)+$",
-        r"^\w+@\w+$",
+        r"^(?:.|\s)+x$",  # variable width, and every candidate separator can be matched
         r"^[[:alpha:]]+$",  # POSIX class: Python reads it differently from RE2
         r"^a{,3}$",  # RE2 reads {,3} as text
         r"^(?i)ab$",
@@ -92,6 +122,11 @@ def test_patterns_checked_value_by_value(pattern):
         (IP, ["10.0.0.1", "10.0.0.1\n"]),  # RE2's $ is the end of the text
         (APACHE_TIME, ["12/Jan/2018:04:15:16", "12/Jan/2018:04:15:1", "612/Jan/2018:04:15:16"]),
         (APACHE_TIME, ["12/Jan/2018:04:15:16", "12/jan/2018:04:15:16"]),
+        (WORKSHOP_TIME, ["6/Jan/2018:06:51:54", "617/Jan/2018:06:51:54", "/Jan/2018:06:51:54"]),
+        (WORKSHOP_TIME, ["6/Jan/2018:06:51:54\n6/Jan/2018:06:51:54", "7/Jan/2018:06:51:54"]),  # holds the separator
+        (EMAIL, ["a@b", "a@b\nc@d", "x"]),
+        (r"^(a|bc)$", ["a", "bc", "abc"]),
+        (r"^(a|bc)$", ["a", "", "bc"]),
         (r"^.{3}$", ["aéb", "abcd", None, "abc"]),
     ],
 )
@@ -130,6 +165,9 @@ VALID = {
     r"^(ab|c.)$": ["ab", "cé", "c:", "cc"],
     r"^[^:]*$": ["", "é", "a b", "a\nb"],
     r"^...$": ["abc", "é:é", "   "],
+    WORKSHOP_TIME: ["6/Jan/2018:06:51:54", "17/Feb/2018:10:43:54", "06/Jan/2018:00:00:00"],
+    EMAIL: ["a@b", "Santosh.Clayton@test.com", "é@é"],
+    r"^(a|bc)$": ["a", "bc"],
 }
 
 

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .types import LINEAGE_COLUMNS, TYPES, ColumnType
 
@@ -60,6 +67,14 @@ class Column(_Strict):
     description: str | None = None
     checks: Checks = Checks()
 
+    @field_validator("format")
+    @classmethod
+    def _offset_last(cls, value: str | None) -> str | None:
+        """A zone offset (%z) is read only at the end, where the converter can check the fields before it."""
+        if value is not None and "%z" in value and not value.endswith("%z"):
+            raise ValueError(f"format {value!r}: %z (a zone offset) may only come last")
+        return value
+
     @property
     def glue_type(self) -> str:
         return TYPES[self.type].glue
@@ -77,7 +92,11 @@ class FileFormat(_Strict):
     null_values: list[str] = [""]
     true_values: list[str] = ["true", "True", "TRUE", "1", "t", "T", "yes", "Y"]
     false_values: list[str] = ["false", "False", "FALSE", "0", "f", "F", "no", "N"]
-    newlines_in_values: bool = False
+    newlines_in_values: bool = Field(
+        default=True,
+        description="a quoted value may span lines; false makes such a value a row error (never a parse error that "
+        "depends on where the parser's blocks happen to fall)",
+    )
 
     @field_validator("delimiter", "quote_char")
     @classmethod
@@ -96,6 +115,13 @@ class FileFormat(_Strict):
         except LookupError as exc:
             raise ValueError(f"unknown encoding {value!r}") from exc
 
+    @model_validator(mode="after")
+    def _json_is_utf8(self) -> FileFormat:
+        """JSON exchanged between systems is UTF-8 (RFC 8259), and pyarrow's JSON reader reads nothing else."""
+        if self.type in ("jsonl", "json_array") and self.encoding not in ("utf-8", "utf-8-sig"):
+            raise ValueError(f"JSON is read as UTF-8 (RFC 8259); encoding {self.encoding!r} is for CSV/TSV only")
+        return self
+
     @property
     def field_delimiter(self) -> str:
         if self.delimiter:
@@ -110,13 +136,14 @@ class FileFormat(_Strict):
 class Partition(_Strict):
     """A partition of the raw table: derived from ingestion, or from a column of the data."""
 
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    # not "_...": Spark, Hive and Athena skip paths whose name starts with "_" or "." as hidden (silent row loss)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     source: Literal["ingest_date", "column"] = "column"
     column: str | None = None
     transform: Literal["identity", "year", "month", "day"] = "identity"
 
     @model_validator(mode="after")
-    def _column_when_needed(self) -> "Partition":
+    def _column_when_needed(self) -> Partition:
         if self.source == "column" and not self.column:
             raise ValueError(f"partition {self.name!r}: source 'column' needs 'column'")
         return self
@@ -150,7 +177,7 @@ class Contract(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _names_consistent(self) -> "Contract":
+    def _names_consistent(self) -> Contract:
         names = [c.name for c in self.columns]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -180,6 +207,22 @@ class Contract(_Strict):
             if column.name == name:
                 return column
         raise KeyError(name)
+
+    @cached_property
+    def has_pii(self) -> bool:
+        """Some column is ``pii: true``: file text of unknown column is then never quoted in a reason."""
+        return any(c.pii for c in self.columns)
+
+    def header_column(self, name: str) -> Column | None:
+        """The declared column a header name stands for: the same name up to case and surrounding whitespace.
+
+        Column names are unique case-insensitively (Glue lower-cases them), so at most one matches.
+        """
+        wanted = name.strip().lower()
+        for column in self.columns:
+            if column.name.lower() == wanted:
+                return column
+        return None
 
     @property
     def qualified_name(self) -> str:
@@ -242,7 +285,7 @@ class ContractRegistry:
             tables[contract.table] = contract.qualified_name
 
     @classmethod
-    def from_directory(cls, root: Path | str) -> "ContractRegistry":
+    def from_directory(cls, root: Path | str) -> ContractRegistry:
         root = Path(root)
         if not root.is_dir():
             raise ContractError(f"pipelines folder {root} does not exist")

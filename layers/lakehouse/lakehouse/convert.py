@@ -3,13 +3,16 @@
 Strategy: parse with pyarrow straight into the contract's types (fast path). If the typed parse fails
 on a value, start over reading every column as text and let validation name each bad row and column
 (exact path). Both paths stream in blocks, so memory is bounded by the block and row-group sizes,
-never by the file size.
+never by the file size; the one thing that grows with the file, a contract key's values, is capped (validation.py).
+
+A file is read a second time in two more cases: a line longer than the parser's block (with a larger block), and a
+``quarantine_rows`` file whose key repeats (the repeats are known only at the end; the second pass leaves them out).
 """
 
 from __future__ import annotations
 
+import csv as pycsv
 import json
-import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,20 +25,40 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .contracts import Contract
-from .outcomes import FileRejected, Lineage, ObjectIgnored, OutputFile, RowError, RowErrors
+from .outcomes import (
+    FileRejected,
+    Lineage,
+    ObjectIgnored,
+    OutputFile,
+    RowError,
+    RowErrors,
+    engine_message,
+)
 from .readers import (
     DEFAULT_BLOCK_SIZE,
     MAX_BLOCK_SIZE,
+    TEXT_TYPES,
+    DroppedRows,
     SourceStream,
     buffered,
     read_csv,
     read_json_text,
     read_jsonl_typed,
 )
-from .validation import BatchVerdict, KeyTracker, validate
+from .validation import (
+    EXAMPLES_PER_CHECK,
+    BatchVerdict,
+    Duplicates,
+    KeyTracker,
+    arange,
+    validate,
+)
 from .writer import PartitionedWriter
 
 Opener = Callable[[], BinaryIO]
+
+MAX_REJECTED_ROWS = 100_000  # rejected source rows kept in rejected-rows.jsonl (quarantine_rows); all are counted
+MAX_REJECTED_BYTES = 64 << 20  # and at most this much of them, so a mostly-bad file stays within time and /tmp
 
 
 @dataclass
@@ -59,6 +82,7 @@ class ConversionResult:
             "parse_path": self.path,
             "outputs": [vars(o) for o in self.outputs],
             "errors": [e.as_dict() for e in self.row_errors.kept],
+            "rejected_rows_kept": self.row_errors.records_kept,
             "schema": self.schema,
         }
 
@@ -67,20 +91,39 @@ class _NeedsExactPath(Exception):
     """The typed parse hit a value it cannot convert; the exact path will say which rows."""
 
 
+class _BlockTooSmall(Exception):
+    pass
+
+
+class _RepeatedKeys(Exception):
+    """quarantine_rows: these rows repeat a key; the file is read again without them."""
+
+    def __init__(self, duplicates: Duplicates):
+        super().__init__(f"{len(duplicates)} repeated keys")
+        self.duplicates = duplicates
+
+
 class _BadRowsFile:
-    """JSON lines of rejected source rows (``on_bad_rows: quarantine_rows``), opened on first use."""
+    """JSON lines of rejected source rows (``on_bad_rows: quarantine_rows``), opened on first use; keeps the first
+    MAX_REJECTED_ROWS rows or MAX_REJECTED_BYTES, whichever comes first."""
 
     def __init__(self, path: Path):
         self.path = path
         self._handle = None
         self.count = 0
+        self.bytes = 0
 
-    def __call__(self, row: int, record: Any, errors: list[RowError]) -> None:
+    def __call__(self, row: int, record: Any, errors: list[RowError]) -> bool:
+        if self.count >= MAX_REJECTED_ROWS or self.bytes >= MAX_REJECTED_BYTES:
+            return False
         if self._handle is None:
             self._handle = self.path.open("w", encoding="utf-8")
-        line = {"_row": row, "_errors": [e.as_dict() for e in errors], "record": record}
-        self._handle.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
+        line = json.dumps({"_row": row, "_errors": [e.as_dict() for e in errors], "record": record},
+                          default=str, ensure_ascii=False) + "\n"
+        self._handle.write(line)
         self.count += 1
+        self.bytes += len(line)
+        return True
 
     def close(self) -> Path | None:
         if self._handle is not None:
@@ -107,64 +150,71 @@ def convert(
     compression = contract.compression_for(key)
     attempt_block = block_size
     typed = True
+    repeated: Duplicates | None = None
     while True:
         try:
-            return _run(open_source, contract, lineage, out_dir, work_dir, compression, typed, attempt_block)
+            return _run(open_source, contract, lineage, out_dir, work_dir, compression, typed, attempt_block, repeated)
         except _NeedsExactPath:
             typed = False
+        except _RepeatedKeys as found:
+            repeated = found.duplicates
         except _BlockTooSmall:
             if attempt_block >= MAX_BLOCK_SIZE:
                 raise FileRejected(
                     "line_too_long", f"a single row is longer than {MAX_BLOCK_SIZE >> 20} MiB"
                 ) from None
             attempt_block = min(attempt_block * 4, MAX_BLOCK_SIZE)
-
-
-class _BlockTooSmall(Exception):
-    pass
+        except pycsv.Error as exc:
+            raise FileRejected("parse_error", f"not CSV: {engine_message(str(exc))}") from None
+        except UnicodeError as exc:
+            raise FileRejected("encoding_error", f"not valid text: {engine_message(str(exc))}") from None
 
 
 def _classify(exc: pa.ArrowException, stream: SourceStream, typed: bool) -> Exception:
-    """Turn a pyarrow failure into: transient (re-raise the cause), rejection, or a retry signal."""
+    """Turn a pyarrow failure into: transient (re-raise the cause), rejection, or a retry signal.
+
+    Nothing pyarrow says reaches a reason verbatim: its messages quote rows and values (``engine_message``).
+    """
     if isinstance(stream.failure, FileRejected):
         return stream.failure
     if stream.failure is not None:
         return stream.failure  # the network or S3 failed mid-read: transient, the record is retried
-    if not isinstance(exc, (pa.ArrowInvalid, pa.ArrowTypeError)):
-        return exc  # out of memory, capacity, not implemented: not the data's fault, so never a quarantine
     message = str(exc)
+    if not isinstance(exc, (pa.ArrowInvalid, pa.ArrowTypeError)):
+        # out of memory, capacity, not implemented: not the data's fault, so never a quarantine; the same
+        # exception type without the file text the message may carry (it reaches the ledger and the logs)
+        return type(exc)(engine_message(message))
     if "straddling" in message or "block size" in message.lower():
         return _BlockTooSmall()
     if "UTF8" in message or "UTF-8" in message or "utf-8" in message:
-        return FileRejected("encoding_error", f"not valid UTF-8 text: {message}")
+        return FileRejected("encoding_error", f"not valid UTF-8 text: {engine_message(message)}")
     if typed and ("conversion error" in message or "changed from" in message or "convert" in message.lower()):
         return _NeedsExactPath()
     if typed and "unexpected field" in message.lower():
         return _NeedsExactPath()
-    if typed and "JSON parse error" in message:
-        return _NeedsExactPath()  # the exact path reports the bad line
-    # pyarrow echoes the offending row after "got N": keep the reason free of row contents
-    return FileRejected("parse_error", re.sub(r"(got \d+)(: .*)$", r"\1", message, flags=re.S))
+    if typed and ("JSON parse error" in message or "specified twice" in message):
+        return _NeedsExactPath()  # the exact path reports the bad record
+    return FileRejected("parse_error", engine_message(message))
 
 
 def _batches(
-    reader, contract: Contract, typed: bool, row_errors: RowErrors, skipped: list[int], block_size: int
+    reader, contract: Contract, typed: bool, row_errors: RowErrors, dropped: DroppedRows, block_size: int
 ) -> Iterator[pa.RecordBatch]:
     if contract.format.is_delimited:
-        return read_csv(reader, contract, typed=typed, row_errors=row_errors, skipped_rows=skipped, block_size=block_size)
+        return read_csv(reader, contract, typed=typed, row_errors=row_errors, dropped=dropped, block_size=block_size)
     if typed and contract.format.type == "jsonl":
         return read_jsonl_typed(reader, contract, block_size=block_size)
     if typed:
         raise _NeedsExactPath()  # JSON arrays are read record by record
-    return read_json_text(reader, contract, row_errors)
+    return read_json_text(reader, contract, row_errors, dropped)
 
 
 def _text_columns(contract: Contract, typed: bool) -> set[str]:
+    """Columns that reach validation as text (see readers.py for why some always do)."""
     if not typed:
         return {c.name for c in contract.columns if c.type != "string"}
-    if contract.format.is_delimited:
-        return set()
-    return {c.name for c in contract.columns if c.type in ("date", "timestamp")}
+    as_text = TEXT_TYPES if contract.format.is_delimited else {"date", "timestamp"}
+    return {c.name for c in contract.columns if c.type in as_text}
 
 
 def _run(
@@ -176,53 +226,64 @@ def _run(
     compression: str,
     typed: bool,
     block_size: int,
+    repeated: Duplicates | None,
 ) -> ConversionResult:
     bad_rows = _BadRowsFile(work_dir / "rejected-rows.jsonl") if contract.on_bad_rows == "quarantine_rows" else None
     row_errors = RowErrors(cap=contract.max_reported_errors, record_sink=bad_rows)
-    skipped: list[int] = []  # data rows the CSV parser skipped (wrong field count), in file order
+    dropped = DroppedRows(wanted=lambda: row_errors.wanted)  # rows the reader did not deliver, in file order
     writer = PartitionedWriter(out_dir, contract, lineage)
-    keys = KeyTracker(contract)
+    keys = KeyTracker(contract) if repeated is None else None  # a second pass already knows the repeats
     text_columns = _text_columns(contract, typed)
-    stream = SourceStream(open_source(), compression)
+    stream = SourceStream(open_source(), compression, utf8=not contract.format.is_delimited)
     reader = buffered(stream)
-    kept_rows = 0  # rows delivered by the parser so far
+    delivered = 0  # rows delivered by the reader so far: the position of the next one
     reject_whole = contract.on_bad_rows == "reject_file"
+    key_label = ", ".join(contract.key)
     try:
         try:
             # closed here, not by the garbage collector: closing joins the validation thread, and a collection can
             # start inside threading's own locks, where that join would deadlock
-            with closing(_validated(_batches(reader, contract, typed, row_errors, skipped, block_size), contract,
-                                    text_columns, skipped)) as steps:
-                for batch, verdict, row_of in steps:
-                    if typed and -1 in skipped:
-                        raise _NeedsExactPath()  # rows with the wrong field count: find their line numbers
-                    if typed and verdict.error_count and any(
-                        e.message.startswith("not a valid") for e in verdict.errors
-                    ):
-                        raise _NeedsExactPath()
-                    bad, dup_errors, dup_count = keys.duplicates(verdict.table, verdict.bad, row_of)
+            with closing(_validated(_batches(reader, contract, typed, row_errors, dropped, block_size), contract,
+                                    text_columns, dropped)) as steps:
+                for step, verdict, first in steps:
+                    if typed and (dropped.unknown or verdict.needs_text):
+                        raise _NeedsExactPath()  # rows of unknown number dropped, or a value only its text settles
+                    bad, errors, error_count = verdict.bad, verdict.errors, verdict.error_count
+                    if repeated is not None:
+                        bad, errors, error_count = _leave_out_repeats(
+                            repeated, first, step.num_rows, bad, errors, error_count, dropped, key_label
+                        )
+                    elif keys is not None and keys.active and not (reject_whole and row_errors.total):
+                        keys.observe(verdict.table, bad, first)
                     bad_count = (pc.sum(bad).as_py() or 0) if bad is not None else 0
                     if bad_count:
-                        errors = sorted(verdict.errors + dup_errors, key=lambda e: e.row)
-                        row_errors.add_counted(errors, error_count=verdict.error_count + dup_count, bad_rows=bad_count)
-                        if bad_rows is not None:
-                            _record_bad_rows(batch, bad, row_of, errors, bad_rows)
-                    kept_rows += batch.num_rows
+                        errors = sorted(errors, key=lambda e: e.row)
+                        row_errors.add_counted(errors, error_count=error_count, bad_rows=bad_count)
+                        if row_errors.records_wanted:
+                            _record_bad_rows(step, bad, first, dropped, errors, row_errors)
+                    delivered += step.num_rows
                     if reject_whole and row_errors.total:
                         if row_errors.full:
                             break  # enough examples to explain the rejection
                         continue
-                    good = verdict.table.filter(pc.invert(bad)) if bad_count else verdict.table
-                    writer.write(good)
-            if typed and -1 in skipped:
+                    writer.write(verdict.table.filter(pc.invert(bad)) if bad_count else verdict.table)
+            if typed and dropped.unknown:
                 raise _NeedsExactPath()
         except pa.ArrowException as exc:
-            raise _classify(exc, stream, typed) from exc
+            raise _classify(exc, stream, typed) from None
         except (OSError, ValueError) as exc:
             if stream.failure is not None and stream.failure is not exc:
-                raise stream.failure from exc
+                raise stream.failure from None
             raise
-        rows_read = kept_rows + len(skipped)
+        if keys is not None and keys.active and not (reject_whole and row_errors.total):
+            duplicates = keys.duplicates()
+            if duplicates is not None and not reject_whole:
+                raise _RepeatedKeys(duplicates)  # read again, leaving them out (the writer is aborted below)
+            if duplicates is not None:
+                examples = _repeat_errors(duplicates.positions, duplicates.first_seen, dropped, key_label,
+                                          limit=row_errors.cap)
+                row_errors.add_counted(examples, error_count=len(duplicates), bad_rows=len(duplicates))
+        rows_read = delivered + dropped.count
         if row_errors.total and reject_whole:
             raise FileRejected("invalid_rows", row_errors.summary(), row_errors)
         if rows_read == 0:
@@ -251,19 +312,46 @@ def _run(
     )
 
 
+def _repeat_errors(
+    positions: pa.Int64Array, first_seen: pa.Int64Array, dropped: DroppedRows, key_label: str, *, limit: int
+) -> list[RowError]:
+    return [
+        RowError(dropped.row(p), key_label, f"duplicate key, first seen at row {dropped.row(f)}")
+        for p, f in zip(positions[:limit].to_pylist(), first_seen[:limit].to_pylist())
+    ]
+
+
+def _leave_out_repeats(
+    repeated: Duplicates,
+    first: int,
+    rows: int,
+    bad: pa.Array | pa.ChunkedArray | None,
+    errors: list[RowError],
+    error_count: int,
+    dropped: DroppedRows,
+    key_label: str,
+) -> tuple[pa.Array | pa.ChunkedArray | None, list[RowError], int]:
+    """The second pass of a quarantine_rows file: the rows found to repeat a key become bad rows of this step."""
+    positions, first_seen = repeated.between(first, first + rows)
+    if not len(positions):
+        return bad, errors, error_count
+    repeat = pc.is_in(pc.add(arange(rows), first), value_set=positions)
+    bad = repeat if bad is None else pc.or_(bad, repeat)
+    examples = _repeat_errors(positions, first_seen, dropped, key_label, limit=EXAMPLES_PER_CHECK)
+    return bad, errors + examples, error_count + len(positions)
+
+
 VALIDATION_ROWS = 1 << 15  # rows validated per step: small parser blocks keep memory low, but every compute
 # call has a fixed cost, so blocks are gathered into steps of about this many rows first (a Table whose columns
 # keep the parser's chunks: nothing is copied, which also keeps the allocator's footprint ~30 MB smaller)
 STEPS_AHEAD = 2  # steps validated on the worker thread while the parser reads on
 
 
-RowOf = Callable[[int], int]
-
-
 def _validated(
-    batches: Iterator[pa.RecordBatch], contract: Contract, text_columns: set[str], skipped: list[int]
-) -> Iterator[tuple[pa.Table, BatchVerdict, RowOf]]:
-    """Validation steps in file order, each computed on a worker thread while this thread parses the next.
+    batches: Iterator[pa.RecordBatch], contract: Contract, text_columns: set[str], dropped: DroppedRows
+) -> Iterator[tuple[pa.Table, BatchVerdict, int]]:
+    """Validation steps in file order (with the position of each step's first row), each computed on a worker
+    thread while this thread parses the next.
 
     pyarrow's parser and compute kernels release the GIL, so parsing (here), validation (worker) and Parquet
     encoding (the writer's thread) run on separate cores; at most STEPS_AHEAD steps wait, so memory stays bounded.
@@ -273,7 +361,7 @@ def _validated(
     kept = 0  # rows handed to validation so far
     try:
         for group in _grouped(batches):
-            pending.append(pool.submit(_validate_step, group, contract, text_columns, kept, skipped))
+            pending.append(pool.submit(_validate_step, group, contract, text_columns, kept, dropped))
             kept += sum(b.num_rows for b in group)
             if len(pending) > STEPS_AHEAD:
                 yield pending.popleft().result()
@@ -284,11 +372,11 @@ def _validated(
 
 
 def _validate_step(
-    group: list[pa.RecordBatch], contract: Contract, text_columns: set[str], kept_before: int, skipped: list[int]
-) -> tuple[pa.Table, BatchVerdict, RowOf]:
+    group: list[pa.RecordBatch], contract: Contract, text_columns: set[str], first: int, dropped: DroppedRows
+) -> tuple[pa.Table, BatchVerdict, int]:
     step = pa.Table.from_batches(group)
-    row_of = _row_numbering(step, kept_before, skipped)
-    return step, validate(step, contract, text_columns=text_columns, row_of=row_of), row_of
+    verdict = validate(step, contract, text_columns=text_columns, row_of=lambda index: dropped.row(first + index))
+    return step, verdict, first
 
 
 def _grouped(batches: Iterator[pa.RecordBatch], rows: int = VALIDATION_ROWS) -> Iterator[list[pa.RecordBatch]]:
@@ -304,32 +392,24 @@ def _grouped(batches: Iterator[pa.RecordBatch], rows: int = VALIDATION_ROWS) -> 
         yield group
 
 
-def _row_numbering(batch: pa.Table, kept_before: int, skipped: list[int]) -> RowOf:
-    """Maps an index of ``batch`` to its 1-based data row in the source file."""
-    if "__row" in batch.schema.names:
-        rows = batch.column("__row")
-        return lambda index: rows[index].as_py()
-
-    def row_of(index: int) -> int:
-        row = kept_before + index + 1
-        for skipped_row in sorted(skipped):
-            if skipped_row <= row:
-                row += 1
-            else:
-                break
-        return row
-
-    return row_of
-
-
 def _record_bad_rows(
-    batch: pa.Table, bad: pa.Array | pa.ChunkedArray, row_of: RowOf, errors: list[RowError], sink: _BadRowsFile
+    step: pa.Table,
+    bad: pa.Array | pa.ChunkedArray,
+    first: int,
+    dropped: DroppedRows,
+    errors: list[RowError],
+    row_errors: RowErrors,
 ) -> None:
+    """The step's bad rows, as the reader delivered them, to the rejected-rows file (up to its limits)."""
     by_row: dict[int, list[RowError]] = {}
     for error in errors:
         by_row.setdefault(error.row, []).append(error)
-    names = [n for n in batch.schema.names if n != "__row"]
-    for index in pc.indices_nonzero(bad).to_pylist():
-        record = {name: batch.column(name)[index].as_py() for name in names}
-        row = row_of(index)
-        sink(row, record, by_row.get(row, [RowError(row, None, "rejected (see the file's other errors)")]))
+    room = max(MAX_REJECTED_ROWS - row_errors.records_kept, 0)
+    indices = pc.indices_nonzero(bad)[:room].to_pylist()
+    records = step.take(pa.array(indices, pa.int64())).to_pylist()  # in bulk: one conversion, not one per value
+    for index, record in zip(indices, records):
+        row = dropped.row(first + index)
+        row_errors.keep_record(row, record, by_row.get(row, [RowError(row, None, "rejected (see the file's other errors)")]))
+        if not row_errors.records_wanted:
+            return
+

@@ -1,13 +1,56 @@
-"""What can become of a landing object, as values and exceptions shared by every module."""
+"""What can become of a landing object, as values and exceptions shared by every module.
+
+Reasons (reason.json, the ledger, alerts, the console) must never carry the value of a ``pii: true`` column,
+whatever the error. The rule is structural, in one place (``quote``): file text is quoted only when it is known to
+belong to a column that is not pii; text that belongs to no known column (a header line that may be a data row,
+a parser's or a library's message, which echo rows and values) is never quoted verbatim when the contract has a
+pii column, and third-party messages always go through ``engine_message`` first.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 State = Literal["converted", "quarantined", "ignored", "failed", "dead_lettered"]
+
+REDACTED = "<redacted: pii column>"
+WITHHELD = "<not shown: the contract has pii columns>"
+QUOTE_LIMIT = 60  # characters of one quoted value
+
+
+def quote(text: object, *, pii: bool) -> str:
+    """A value for a reason: ``repr`` of its start, or a placeholder when it may be the value of a pii column.
+
+    ``pii`` is True for a value of a pii column, and for file text of unknown column when the contract has any pii
+    column (``Contract.has_pii``).
+    """
+    if pii:
+        return REDACTED
+    value = str(text)
+    return repr(value[:QUOTE_LIMIT] + "…" if len(value) > QUOTE_LIMIT else value)
+
+
+_QUOTED = re.compile(r"b?'[^'\n]*'|b?\"[^\"\n]*\"")
+_OPENING_QUOTE = re.compile(r"(?<![A-Za-z])['\"]")
+_ECHO = re.compile(r"(got \d+)\s*:.*$|(\(right here\)|\n).*$", re.DOTALL)
+
+
+def engine_message(message: str, limit: int = 300) -> str:
+    """A parser's or library's error message with anything it quotes from the file cut out.
+
+    pyarrow echoes the offending row after "got N:" and the offending value in quotes; ijson/yajl echo the text
+    around a syntax error on the following lines; Python's codecs and gzip quote bytes. What stays is the
+    message's own words (positions, counts, expectations).
+    """
+    text = _ECHO.sub(lambda m: m.group(1) or "", message)
+    text = _QUOTED.sub("…", text)
+    opening = _OPENING_QUOTE.search(text)  # an unpaired quote: what follows may be file text
+    text = text[: opening.start()].strip() if opening else text.strip()
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 @dataclass(frozen=True)
@@ -22,7 +65,7 @@ class RowError:
         return asdict(self)
 
 
-BadRecordSink = Callable[[int, Any, list[RowError]], None]
+BadRecordSink = Callable[[int, Any, list[RowError]], bool]  # returns False once it keeps no more records
 
 
 @dataclass
@@ -37,6 +80,8 @@ class RowErrors:
     total: int = 0
     bad_rows: int = 0
     kept: list[RowError] = field(default_factory=list)
+    records_kept: int = 0  # rejected source rows written by ``record_sink`` (it may keep only the first ones)
+    records_full: bool = False  # the sink keeps no more records
 
     def add(self, error: RowError, record: Any = None) -> None:
         self.add_all([error], record)
@@ -46,8 +91,25 @@ class RowErrors:
         if not errors:
             return
         self.add_counted(errors, error_count=len(errors), bad_rows=1)
-        if record is not None and self.record_sink is not None:
-            self.record_sink(errors[0].row, record, errors)
+        if record is not None:
+            self.keep_record(errors[0].row, record, errors)
+
+    def keep_record(self, row: int, record: Any, errors: list[RowError]) -> None:
+        if self.record_sink is None or self.records_full:
+            return
+        if self.record_sink(row, record, errors):
+            self.records_kept += 1
+        else:
+            self.records_full = True
+
+    @property
+    def records_wanted(self) -> bool:
+        return self.record_sink is not None and not self.records_full
+
+    @property
+    def wanted(self) -> bool:
+        """Anything more about a bad row would still be kept (an example error, or the row itself)."""
+        return not self.full or self.records_wanted
 
     def add_counted(self, errors: list[RowError], *, error_count: int, bad_rows: int) -> None:
         """Errors of a batch: ``errors`` are examples, the counts are exact."""
@@ -86,6 +148,9 @@ class FileRejected(Exception):
             reason["errors_total"] = self.row_errors.total
             reason["errors"] = [e.as_dict() for e in self.row_errors.kept]
             reason["errors_truncated"] = self.row_errors.total > len(self.row_errors.kept)
+            if self.row_errors.record_sink is not None:  # on_bad_rows: quarantine_rows
+                reason["rejected_rows_kept"] = self.row_errors.records_kept
+                reason["rejected_rows_truncated"] = self.row_errors.records_kept < self.row_errors.bad_rows
         return reason
 
 

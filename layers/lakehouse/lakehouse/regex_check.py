@@ -9,6 +9,14 @@ values laid end to end (the column's UTF-8 data buffer; a step's chunks are comb
   value boundaries and every value matches BODY.
 - one-character repeat, ``^[0-9a-fA-F.:]+$`` or ``^[A-Z]{2,3}$``: every value's length is within the
   repeat's bounds and the concatenation consists of characters BODY's item accepts.
+- any other width, ``^\\d{1,2}/[A-Z][a-z]{2}/\\d{4}:\\d{2}:\\d{2}:\\d{2}$`` (a day of month with or without its
+  zero): each value followed by a separator character S that BODY cannot match, and ``^(?:(?:BODY)S)*$`` on the
+  lot. No match of BODY can span an S, so the text before each separator matches BODY, and that text is one value
+  when no value holds an S (a value holding S would read as two). That is checked by a scan, or, when BODY's width
+  is bounded and narrow (longest < 2 x shortest + 1, like 19..20 here), by the lengths alone: two matches and an S
+  are longer than any value may be. Appending S copies the step's text
+  once (one C++ pass, like the fixed-width form's memcpy); values holding S, or a BODY that can match every
+  candidate S, are checked value by value.
 
 Lengths are counted in characters, as the pattern counts them. When BODY can only match ASCII (as both
 patterns above), bytes are counted instead, which needs only the offsets (UTF-8 counting reads every byte):
@@ -53,12 +61,22 @@ _REPEATS = ("MAX_REPEAT", "MIN_REPEAT")
 
 @dataclass(frozen=True)
 class _WholeChunk:
-    """How to check many values at once: lengths within [shortest, longest] and ``pattern`` on the lot."""
+    """How to check many values at once: lengths within [shortest, longest] and ``pattern`` on the lot.
+
+    With a ``separator``, the values are joined by it and there are no length bounds (``shortest``, ``longest``
+    are then BODY's own width, for information).
+    """
 
     pattern: str
     shortest: int
     longest: int
     ascii: bool  # BODY matches ASCII characters only: lengths may be counted in bytes
+    separator: str | None = None
+
+
+# Separators tried in order: control characters no contract pattern is written to match.
+_SEPARATORS = ("\n", "\x00", "\x1f", "\x1e", "\x01")
+_RE2_SPACE = "\t\n\f\r "  # RE2's \s (no \v)
 
 
 @lru_cache(maxsize=256)
@@ -76,12 +94,64 @@ def _whole_chunk_form(pattern: str) -> _WholeChunk | None:
     shortest, longest = parsed.getwidth()
     if shortest != longest:
         items = parsed.data
-        if len(items) != 1 or str(items[0][0]) not in _REPEATS:
-            return None
-        _low, _high, item = items[0][1]
-        if item.getwidth() != (1, 1):
-            return None
+        repeat = len(items) == 1 and str(items[0][0]) in _REPEATS and items[0][1][2].getwidth() == (1, 1)
+        if not repeat:
+            return _separated_form(body, parsed, shortest, longest)
     return _WholeChunk(f"^(?:{body})*$", shortest, longest, _ascii_only(parsed))
+
+
+def _separated_form(body: str, parsed, shortest: int, longest: int) -> _WholeChunk | None:
+    for separator in _SEPARATORS:
+        if not _can_match(parsed, separator):
+            escaped = "\\n" if separator == "\n" else f"\\x{ord(separator):02x}"
+            return _WholeChunk(f"^(?:(?:{body}){escaped})*$", shortest, longest, _ascii_only(parsed), separator)
+    return None
+
+
+def _can_match(items, char: str) -> bool:
+    """Some part of the parsed pattern ``items`` can match ``char`` (as RE2 reads the admitted tokens)."""
+    code = ord(char)
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            hit = arg == code
+        elif name == "NOT_LITERAL":
+            hit = arg != code
+        elif name == "ANY":
+            hit = char != "\n"  # RE2's . never matches a line end (no (?s) flag is admitted)
+        elif name == "IN":
+            negated = bool(arg) and str(arg[0][0]) == "NEGATE"
+            members = arg[1:] if negated else arg
+            hit = any(_in_class_item(str(item), value, char) for item, value in members) != negated
+        elif name in _REPEATS:
+            hit = arg[1] > 0 and _can_match(arg[2], char)
+        elif name == "SUBPATTERN":
+            hit = _can_match(arg[3], char)
+        elif name == "BRANCH":
+            hit = any(_can_match(branch, char) for branch in arg[1])
+        else:  # anything unexpected: assume it can
+            hit = True
+        if hit:
+            return True
+    return False
+
+
+def _in_class_item(name: str, value, char: str) -> bool:
+    code = ord(char)
+    if name == "LITERAL":
+        return value == code
+    if name == "RANGE":
+        return value[0] <= code <= value[1]
+    if name == "CATEGORY":
+        category = str(value)
+        members = {"DIGIT": "0123456789", "SPACE": _RE2_SPACE,
+                   "WORD": "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"}
+        for suffix, chars in members.items():
+            if category == f"CATEGORY_{suffix}":
+                return char in chars
+            if category == f"CATEGORY_NOT_{suffix}":
+                return char not in chars
+    return True
 
 
 _ASCII_CATEGORIES = ("CATEGORY_DIGIT", "CATEGORY_WORD", "CATEGORY_SPACE")  # RE2's \d \w \s are ASCII
@@ -151,17 +221,40 @@ def _all_match(values: pa.Array | pa.ChunkedArray, form: _WholeChunk) -> bool:
     # blocks: one copy of the step's text (a memcpy) is cheaper than one RE2 call per block
     if not isinstance(chunk, (pa.StringArray, pa.LargeStringArray)):
         return False
-    offset_type = pa.int64() if isinstance(chunk, pa.LargeStringArray) else pa.int32()
-    offsets = pa.Array.from_buffers(offset_type, len(chunk) + 1, [None, chunk.buffers()[1]], offset=chunk.offset)
-    start, end = offsets[0].as_py(), offsets[-1].as_py()
+    if form.separator is not None:
+        return _all_match_separated(chunk, form)
     byte_lengths = pc.binary_length(chunk)  # from the offsets alone
-    if chunk.null_count and pc.sum(byte_lengths).as_py() != end - start:
+    whole, laid_end_to_end = _end_to_end(chunk)
+    if chunk.null_count and pc.sum(byte_lengths).as_py() != laid_end_to_end:
         return False  # a null slot holds bytes: they would sit between the values
-    data = chunk.buffers()[2]
-    text = data.slice(start, end - start) if data is not None else pa.py_buffer(b"")
-    ends = pa.array([0, end - start], pa.int64()).buffers()[1]
-    whole = pa.Array.from_buffers(pa.large_string(), 1, [None, ends, text])
     shortest_longest = pc.min_max(byte_lengths if form.ascii else pc.utf8_length(chunk)).as_py()
     if shortest_longest["min"] < form.shortest or shortest_longest["max"] > form.longest:
         return False
+    return bool(pc.match_substring_regex(whole, form.pattern)[0].as_py())
+
+
+def _end_to_end(chunk: pa.StringArray | pa.LargeStringArray) -> tuple[pa.Array, int]:
+    """The bytes between the chunk's first and last offset as one string (no copy), and their length."""
+    offset_type = pa.int64() if isinstance(chunk, pa.LargeStringArray) else pa.int32()
+    offsets = pa.Array.from_buffers(offset_type, len(chunk) + 1, [None, chunk.buffers()[1]], offset=chunk.offset)
+    start, end = offsets[0].as_py(), offsets[-1].as_py()
+    data = chunk.buffers()[2]
+    text = data.slice(start, end - start) if data is not None else pa.py_buffer(b"")
+    ends = pa.array([0, end - start], pa.int64()).buffers()[1]
+    return pa.Array.from_buffers(pa.large_string(), 1, [None, ends, text]), end - start
+
+
+def _all_match_separated(chunk: pa.StringArray | pa.LargeStringArray, form: _WholeChunk) -> bool:
+    """Every value followed by ``form.separator`` (one C++ pass), the lot matched once."""
+    separator = form.separator
+    assert separator is not None
+    if form.longest < 2 * form.shortest + 1:
+        # a value holding S could pass only as two matches of BODY and an S: longer than BODY ever is
+        lengths = pc.binary_length(chunk) if form.ascii else pc.utf8_length(chunk)
+        if (pc.max(lengths).as_py() or 0) > form.longest:
+            return False
+    elif pc.any(pc.match_substring(chunk, separator)).as_py():
+        return False  # a value holds the separator: it would read as two values
+    ended = pc.binary_join_element_wise(chunk, separator, "")  # value + separator; a null stays null, no bytes
+    whole, _ = _end_to_end(ended)
     return bool(pc.match_substring_regex(whole, form.pattern)[0].as_py())

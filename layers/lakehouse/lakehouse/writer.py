@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,8 +38,14 @@ def hive_escape(value: str) -> str:
 
 
 def object_file_name(source_key: str) -> str:
-    """Deterministic output name of a landing object: readable stem + hash of the full key."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", source_key.rsplit("/", 1)[-1])[:80] or "object"
+    """Deterministic output name of a landing object: readable stem + hash of the full key.
+
+    Never a hidden name: Spark, Hive and Athena skip files whose name starts with "_" or "." (their marker and
+    temporary files), so such a name would silently drop the object's rows from every query. Non-ASCII letters
+    become "_" (``été.json`` gives ``_t_.json``), so leading "_" and "." are stripped; the hash keeps names of
+    different keys apart.
+    """
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", source_key.rsplit("/", 1)[-1])[:80].lstrip("._") or "object"
     digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()[:12]
     return f"{stem}-{digest}.parquet"
 
@@ -266,10 +273,8 @@ class PartitionedWriter:
         return sorted(outputs, key=lambda o: o.path)
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the files are being removed anyway
             self._wait()
-        except Exception:  # noqa: BLE001 - the files are being removed anyway
-            pass
         self._shutdown()
         for handle in self._open.values():
             handle.writer.close()
