@@ -17,8 +17,9 @@ STEDI (24 customers, ids 0..23)
     the accelerometer timestamps of the same customer.
   => customer_trusted 15, accelerometer_trusted 56, customer_curated 7, step_trainer_trusted 70,
      machine_learning_curated 56.
-weblogs: 30 user profiles (one with a zip code missing from the reference data), 13 zip codes (one decommissioned),
-200 requests, a few of them by guests without a profile.
+weblogs: 30 user profiles (one with a zip code missing from the reference data), 14 zip codes (one decommissioned, one
+military without coordinates; zip codes lose their leading zeros, as in the workshop's file, so 02108 in a profile
+finds no 2108), 200 requests, a few of them by guests without a profile.
 retail: 40 order lines for November 2026 plus 2 bad rows (unknown status, quantity 0).
 """
 from __future__ import annotations
@@ -115,17 +116,38 @@ ZIPS = [("98101", "SEATTLE", "WA", 47.61, -122.33), ("98052", "REDMOND", "WA", 4
         ("14201", "BUFFALO", "NY", 42.90, -78.88), ("73301", "AUSTIN", "TX", 30.27, -97.74),
         ("75201", "DALLAS", "TX", 32.79, -96.80), ("60601", "CHICAGO", "IL", 41.89, -87.62),
         ("33101", "MIAMI", "FL", 25.78, -80.19), ("02108", "BOSTON", "MA", 42.36, -71.06)]
-PAGES = {"Cats": ["Food", "Treats", "Toys"], "Dogs": ["Food", "Treats", "Leashes"], "Fish": ["Food", "Tanks"],
-         "Birds": ["Seed", "Cages"]}
+PAGES = {"Cats": ["DryFood", "WetFood", "Treats"], "Dogs": ["DryFood", "CannedFood", "FoodToppers"],
+         "Fish": ["Food", "Feeders", "PlantCare"], "Bird": ["Food", "Treats", "Etc"]}
 MONTHS = ["Jan", "Feb", "Mar"]
+# A profile username is the first initial, the last name and the base-36 row index, as in the workshop's
+# sample-data/profile.csv (jhabden0, croper1, ..., bsheera, ..., wshilstone10).
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(n: int) -> str:
+    return _BASE36[n] if n < 36 else _base36(n // 36) + _BASE36[n % 36]
+
+
+def _public_ip(rng: random.Random) -> str:
+    return ".".join(str(part) for part in (rng.randrange(1, 224), rng.randrange(256), rng.randrange(256),
+                                           rng.randrange(256)))
 
 
 def weblogs(rng: random.Random) -> None:
+    """The workshop's three extracts in their published shapes (aws-samples/amazon-serverless-datalake-workshop):
+
+    - zipcodedata.csv: the zip code as a number, so leading zeros are gone (705, 7675), booleans as FALSE/TRUE,
+      military APO rows with empty Lat, Long and Location;
+    - userprofile.csv: phone 274-218-6653, card number 6835-5177-8166-5873, gender F/M;
+    - useractivity.csv: the day of month unpadded (6/Jan/2018:06:51:54, the Glue lab parses d/MMM/yyyy), the
+      request in double quotes as the workshop's log writer emits it, public IPv4 addresses, one per user.
+    """
     out = PIPELINES / "weblogs" / "samples" / "weblogs"
-    ziprows = [[z, "STANDARD", city, st, "PRIMARY", lat, lon, f"NA-US-{st}-{city.replace(' ', '')}", "false"]
+    ziprows = [[str(int(z)), "STANDARD", city, st, "PRIMARY", lat, lon, f"NA-US-{st}-{city}", "FALSE"]
                for z, city, st, lat, lon in ZIPS]
-    # one decommissioned zip code that no profile uses (the contract's key is Zipcode: no duplicates in a file)
-    ziprows.append(["98000", "PO BOX", "SEATTLE", "WA", "PRIMARY", 47.61, -122.33, "NA-US-WA-SEATTLE", "true"])
+    # a decommissioned zip code and a military one that no profile uses (the key is Zipcode: no duplicates)
+    ziprows.append(["98000", "PO BOX", "SEATTLE", "WA", "PRIMARY", 47.61, -122.33, "NA-US-WA-SEATTLE", "TRUE"])
+    ziprows.append(["9848", "MILITARY", "APO", "AE", "PRIMARY", "", "", "", "FALSE"])
     _write(out / "zipcodes" / "zipcodes.csv",
            _csv(["Zipcode", "ZipCodeType", "City", "State", "LocationType", "Lat", "Long", "Location",
                  "Decommisioned"], ziprows))
@@ -133,10 +155,12 @@ def weblogs(rng: random.Random) -> None:
     users = []
     for i in range(30):
         first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
-        users.append([first, last, f"user{i:02d}", f"{first.lower()}{i:02d}@example.org", "FM"[i % 2],
-                      f"555-02{i:02d}", ZIPS[i % len(ZIPS)][0],
-                      "4" + "".join(str(rng.randrange(10)) for _ in range(15)),
-                      "".join(rng.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(10)),
+        digits = "".join(str(rng.randrange(10)) for _ in range(16))
+        users.append([first, last, f"{first[0].lower()}{last.lower()}{_base36(i)}", f"{first}{last}@example.com",
+                      "FM"[i % 2], f"{rng.randrange(200, 1000)}-{rng.randrange(100, 1000)}-{rng.randrange(10000):04d}",
+                      ZIPS[i % len(ZIPS)][0], "-".join(digits[k:k + 4] for k in range(0, 16, 4)),
+                      "".join(rng.choice("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+                              for _ in range(rng.randrange(6, 13))),
                       f"{rng.randrange(100, 900)}-{rng.randrange(10, 100)}-{rng.randrange(1000, 10000)}",
                       rng.randrange(18, 80)])
     users[29][6] = "59999"  # a zip code missing from the reference data
@@ -144,18 +168,18 @@ def weblogs(rng: random.Random) -> None:
            _csv(["first_name", "last_name", "username", "email", "gender", "phone", "zip", "cc", "password",
                  "ssn", "age"], users))
 
-    names = [u[2] for u in users] + ["guest01", "guest02"]  # guests have no profile
-    rows = []
+    visitors = [(u[2], _public_ip(rng)) for u in users] + [(f"guest{_base36(rng.randrange(10**6))}", _public_ip(rng))
+                                                             for _ in range(2)]  # guests have no profile
+    lines = ["ip_address,username,timestamp,request,http,bytes"]
     for _ in range(200):
         page = rng.choice(sorted(PAGES))
-        day = rng.randrange(1, 29)
-        rows.append([f"10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}", rng.choice(names),
-                     f"{day:02d}/{rng.choice(MONTHS)}/2018:{rng.randrange(24):02d}:{rng.randrange(60):02d}:"
-                     f"{rng.randrange(60):02d}",
-                     f"{rng.choice(['GET', 'GET', 'GET', 'POST'])} /petstore/{page}/{rng.choice(PAGES[page])}",
-                     rng.choice([200, 200, 200, 200, 304, 404, 500]), rng.randrange(200, 20000)])
-    _write(out / "useractivity" / "useractivity.csv",
-           _csv(["ip_address", "username", "timestamp", "request", "http", "bytes"], rows))
+        name, ip = rng.choice(visitors)
+        stamp = (f"{rng.randrange(1, 29)}/{rng.choice(MONTHS)}/2018:{rng.randrange(24):02d}:{rng.randrange(60):02d}:"
+                 f"{rng.randrange(60):02d}")
+        request = f"{rng.choice(['GET', 'GET', 'GET', 'POST'])} /petstore/{page}/{rng.choice(PAGES[page])}"
+        status = rng.choice([200, 200, 200, 200, 304, 404, 500])
+        lines.append(f'{ip},{name},{stamp},"{request}",{status},{rng.randrange(300, 1001)}')
+    _write(out / "useractivity" / "useractivity.csv", "\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------------------------------- retail
