@@ -6,6 +6,9 @@ Iceberg table, registers it in the Glue catalog and checks the step's expectatio
 step is ``athena:startQueryExecution.sync`` in the stack's workgroup. Steps run in dependency waves; the steps of
 one wave run as branches of a Parallel state.
 
+``Configure`` merges the execution input over the defaults; ``StartFrom`` (a Choice) starts at the first wave, or
+with ``{"from": "<step>"}`` at that step's wave (`lakehouse run --from STEP`), skipping the waves before it.
+
 Any failure goes ``<state>.Caught`` -> ``DescribeFailure`` (the alert: pipeline, execution, failed state, error,
 cause, console link) -> ``NotifyFailure`` (SNS) -> ``PipelineFailed`` (a Fail with the original error and cause).
 Branch states cannot jump out of their branch, so a branch has its own three alert states; its Fail then fails the
@@ -27,6 +30,8 @@ GLUE_TRANSIENT_ERRORS = ["Glue.ConcurrentRunsExceededException", "Glue.Throttlin
 ATHENA_TRANSIENT_ERRORS = ["Athena.TooManyRequestsException", "Athena.InternalServerException"]
 MAX_STATE_NAME = 80
 DEFAULTS = {"full_refresh": False}  # execution input keys the states read; any other input is kept as is
+START_FROM = "StartFrom"
+UNKNOWN_STEP = "UnknownStep"
 
 
 def _catch(state: str) -> list[dict[str, Any]]:
@@ -135,6 +140,44 @@ def alert_states(pipeline: str, prefix: str = "") -> dict[str, dict[str, Any]]:
     }
 
 
+def start_from(pipeline: Pipeline, waves: list[list[Step]]) -> dict[str, dict[str, Any]]:
+    """Where a run starts: the first wave, or with ``"from": "<step>"`` in the execution input (`lakehouse run
+    --from STEP`) the wave of that step; the waves before it are skipped, and with them every step it reads from.
+    An unknown step fails the run through the alert path, naming the steps."""
+    entries = [wave[0].name if len(wave) == 1 else f"Wave{index}" for index, wave in enumerate(waves, start=1)]
+    names = [step.name for wave in waves for step in wave]
+    choices: list[dict[str, Any]] = [{"Not": {"Variable": "$.options.from", "IsPresent": True}, "Next": entries[0]}]
+    for entry, wave in zip(entries, waves):
+        choices += [{"Variable": "$.options.from", "StringEquals": step.name, "Next": entry} for step in wave]
+    return {
+        START_FROM: {
+            "Type": "Choice",
+            "Comment": "Start at the first wave, or at the wave of the step named by the input's \"from\" "
+                       "(skipping the steps before it).",
+            "Choices": choices,
+            "Default": UNKNOWN_STEP,
+        },
+        UNKNOWN_STEP: {
+            "Type": "Pass",
+            "Comment": "The input's \"from\" names no step of this pipeline.",
+            "Parameters": {
+                "state": START_FROM,
+                "Error": "Lakehouse.UnknownStep",
+                "Cause.$": f"States.Format('\"from\": {{}} names no step of pipeline {pipeline.name}; its steps are "
+                           f"{', '.join(names)}', $.options.from)",
+            },
+            "ResultPath": FAILURE_PATH,
+            "Next": "DescribeFailure",
+        },
+    }
+
+
+def _set_next(state: dict[str, Any], target: str) -> None:
+    """Point a state at the next one; StartFrom's first rule (no "from" given) goes to the first wave already."""
+    if state["Type"] != "Choice":
+        state["Next"] = target
+
+
 def build_definition(lake: Lake, pipeline: Pipeline) -> dict[str, Any]:
     if not pipeline.steps:
         raise ValueError(f"pipeline {pipeline.name!r} has no steps, so it has no state machine")
@@ -151,20 +194,21 @@ def build_definition(lake: Lake, pipeline: Pipeline) -> dict[str, Any]:
                 "options.$": f"States.JsonMerge(States.StringToJson('{json.dumps(DEFAULTS)}'), $$.Execution.Input,"
                              " false)",
             },
-            "Next": None,
-        }
+            "Next": START_FROM,
+        },
+        **start_from(pipeline, waves),
     }
-    previous = "Configure"
+    previous = START_FROM
     for index, wave in enumerate(waves, start=1):
         if len(wave) == 1:
             step = wave[0]
-            states[previous]["Next"] = step.name
+            _set_next(states[previous], step.name)
             states[step.name] = step_task(lake, pipeline, step, None)
             states[f"{step.name}.Caught"] = _caught(step.name, "DescribeFailure")
             previous = step.name
             continue
         parallel = f"Wave{index}"
-        states[previous]["Next"] = parallel
+        _set_next(states[previous], parallel)
         branches = []
         for step in wave:
             prefix = f"{step.name}."
@@ -196,12 +240,15 @@ def build_definition(lake: Lake, pipeline: Pipeline) -> dict[str, Any]:
         },
         "Next": "PipelineSucceeded",
     }
-    if any(len(wave) == 1 for wave in waves):  # unreachable states are a validation error
-        states.update(alert_states(pipeline.name))
+    states.update(alert_states(pipeline.name))  # single steps and UnknownStep alert through these
     states["PipelineSucceeded"] = {"Type": "Succeed"}
     for name, state in states.items():
-        if state["Type"] in ("Task", "Pass", "Parallel") and state.get("Next") not in states:
-            raise AssertionError(f"state {name!r} continues to unknown state {state.get('Next')!r}")
+        targets = [state.get("Next")] if state["Type"] in ("Task", "Pass", "Parallel") else []
+        if state["Type"] == "Choice":
+            targets = [c["Next"] for c in state["Choices"]] + [state["Default"]]
+        for target in targets:
+            if target not in states:
+                raise AssertionError(f"state {name!r} continues to unknown state {target!r}")
     return {
         "Comment": f"Pipeline {pipeline.name}: {pipeline.description or 'SQL steps'} Generated from "
                    f"pipelines/{pipeline.name}/ by `lakehouse generate`; do not edit by hand.",
