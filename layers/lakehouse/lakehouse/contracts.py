@@ -208,7 +208,7 @@ class Contract(_Strict):
                 return column
         raise KeyError(name)
 
-    @cached_property
+    @property
     def has_pii(self) -> bool:
         """Some column is ``pii: true``: file text of unknown column is then never quoted in a reason."""
         return any(c.pii for c in self.columns)

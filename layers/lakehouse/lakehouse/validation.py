@@ -340,9 +340,9 @@ class KeyTracker:
     out of memory. The README gives the limit in rows.
     """
 
-    def __init__(self, contract: Contract, limit_bytes: int = MAX_KEY_BYTES):
+    def __init__(self, contract: Contract, limit_bytes: int | None = None):
         self.columns = list(contract.key)
-        self.limit = limit_bytes
+        self.limit = limit_bytes or MAX_KEY_BYTES
         self.tables: list[pa.Table] = []
         self.bytes = 0
         self.rows = 0
