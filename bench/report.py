@@ -88,6 +88,14 @@ class Result:
         cpu = self.median_cpu_s
         return None if cpu is None else lambda_usd_per_tb(cpu, self.input_mb)
 
+    def by_variant(self) -> dict[str, dict]:
+        """Median wall and CPU seconds per input shape (converted runs only), to see what each shape costs."""
+        shapes: dict[str, list[Run]] = {}
+        for run in self.ok:
+            shapes.setdefault(run.variant, []).append(run)
+        return {v: {"runs": len(rs), "median_s": round(statistics.median(r.seconds for r in rs), 3),
+                    "median_cpu_s": round(statistics.median(r.cpu_s for r in rs), 3)} for v, rs in shapes.items()}
+
     def as_dict(self) -> dict:
         return {
             "dataset": self.dataset,
@@ -101,6 +109,7 @@ class Result:
             "peak_rss_mb": _round(self.peak_rss_mb, 1),
             "output_mb": _round(self.output_mb, 1),
             "lambda_usd_per_tb": _round(self.usd_per_tb, 4),
+            "by_variant": self.by_variant(),
             "runs": [asdict(r) for r in self.runs],
             "status": "ok" if self.runs and not self.failed else "error",
         }

@@ -69,6 +69,8 @@ def test_quick_run_covers_every_contender_shape_and_column(tmp_path: Path) -> No
                 continue
             for key in ("median_s", "median_cpu_s", "mb_per_s", "peak_rss_mb", "output_mb", "lambda_usd_per_tb"):
                 assert isinstance(result[key], (int, float)) and result[key] > 0, (key, result)
+            assert {v: s["runs"] for v, s in result["by_variant"].items()} == (
+                {"lf": 1, "crlf-quoted": 1} if dataset == "weblogs-csv" else {"lf": 2})
         assert (dataset, "big", "lakehouse") in seen
 
     # A quick run measures no target that depends on the inputs: those are n/a, never FAIL.
