@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -23,6 +24,8 @@ for _name, _value in {
 }.items():
     os.environ[_name] = _value
 os.environ.pop("AWS_ENDPOINT_URL", None)
+# moto logs every failure a state machine catches, with the whole parsed definition: the tests assert the outcome
+logging.getLogger("moto").setLevel(logging.CRITICAL)
 os.environ.pop("AWS_PROFILE", None)
 
 

@@ -1,81 +1,81 @@
-"""Fixtures for the Glue script on local Spark: one SparkSession per test session, and raw zones built from the
-pipelines' sample files (what the converter would have written: contract columns + lineage, ingest_date=...)."""
+"""The Glue job on local Spark, inside the local stack (the harness `lakehouse demo` uses): landing files go through
+the real converter into the raw zone, steps run as Glue job runs of the real job against the local S3 and Glue
+catalog through Iceberg's GlueCatalog and S3FileIO, and tables are read back with the local query engine."""
+
 from __future__ import annotations
 
 import shutil
-import sys
-from datetime import datetime, timezone
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.json as pajson
-import pyarrow.parquet as pq
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-PIPELINES = ROOT / "pipelines"
-sys.path.insert(0, str(ROOT / "glue"))
+from lakehouse_local.lake import ZONE_DATABASES, LocalLake
+from lakehouse_local.query import LocalQuery
 
-import pipeline_step  # noqa: E402
-
-INGEST_DATE = "2026-11-22"
-ARROW = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64(),
-         "boolean": pa.bool_(), "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC")}
+REPO = Path(__file__).resolve().parents[2]
+PIPELINES = REPO / "pipelines"
 
 
-def write_raw(pipeline: str, root: Path, *, skip: tuple[str, ...] = ()) -> None:
-    """Write ``root/raw/<table>/ingest_date=.../<file>.parquet`` for every sample file of ``pipeline``."""
-    for contract_path in sorted((PIPELINES / pipeline / "contracts").glob("*.yaml")):
-        contract = yaml.safe_load(contract_path.read_text())
-        if contract["table"] in skip:
-            continue
-        cols = [(c["name"], c.get("type", "string")) for c in contract["columns"]]
-        sample_dir = PIPELINES / pipeline / "samples" / contract["landing_prefix"]
-        for sample in sorted(sample_dir.glob("*")):
-            if contract["format"]["type"] == "csv":
-                strings = {n: pa.string() for n, _ in cols}
-                table = pacsv.read_csv(sample, convert_options=pacsv.ConvertOptions(column_types=strings))
-            else:
-                schema = pa.schema([(n, pa.string() if t in ("date", "timestamp") else ARROW[t]) for n, t in cols])
-                table = pajson.read_json(sample, parse_options=pajson.ParseOptions(explicit_schema=schema))
-            arrays = {n: pc.cast(table.column(n), ARROW[t]) if n in table.column_names
-                      else pa.nulls(table.num_rows, ARROW[t]) for n, t in cols}
-            arrays["_source_key"] = pa.array([f"{contract['landing_prefix']}{sample.name}"] * table.num_rows)
-            arrays["_source_version"] = pa.array(["v1"] * table.num_rows)
-            arrays["_ingested_at"] = pa.array([datetime(2026, 11, 22, 6, tzinfo=timezone.utc)] * table.num_rows,
-                                              pa.timestamp("us", tz="UTC"))
-            out = root / "raw" / contract["table"] / f"ingest_date={INGEST_DATE}" / f"{sample.stem}.parquet"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.table(arrays), out)
+@dataclass
+class GlueLake:
+    lake: LocalLake
+    pipelines: Path  # the copy the converter and the job read; tests may change it
+
+    @property
+    def job(self) -> str:
+        return str(self.lake.stack.outputs["PipelineStepJobName"])
+
+    def land(self, files: dict[str, bytes]) -> dict[str, Any]:
+        """Upload files under their landing keys and wait until each has an outcome."""
+        s3 = self.lake.aws.client("s3")
+        for key, body in files.items():
+            s3.put_object(Bucket=self.lake.landing_bucket, Key=key, Body=body)
+        entries = self.lake.wait_for_objects(list(files))
+        return {key: entries[key] for key in files}
+
+    def land_folder(self, folder: Path) -> dict[str, Any]:
+        return self.land({p.relative_to(folder).as_posix(): p.read_bytes()
+                          for p in sorted(folder.rglob("*")) if p.is_file()})
+
+    def run_step(self, pipeline: str, step: str, *, full_refresh: bool = False) -> dict[str, Any]:
+        """One Glue job run of the step, as the state machine starts it; returns the job's JSON summary."""
+        glue = self.lake.aws.client("glue")
+        run_id = glue.start_job_run(JobName=self.job, Arguments={
+            "--pipeline": pipeline, "--step": step, "--full-refresh": str(full_refresh).lower()})["JobRunId"]
+        deadline = time.monotonic() + 300
+        while True:
+            run = glue.get_job_run(JobName=self.job, RunId=run_id)["JobRun"]
+            if run["JobRunState"] not in ("STARTING", "RUNNING"):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{step}: job run still {run['JobRunState']}")
+            time.sleep(0.2)
+        summary = next(e.summary for e in reversed(self.lake.glue_events) if e.arguments.get("--step") == step)
+        return {**summary, "state": run["JobRunState"], "error": run.get("ErrorMessage")}
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        engine = LocalQuery(self.lake.aws.client, self.lake.aws.endpoint,
+                            {z: str(self.lake.stack.outputs[k]) for z, k in ZONE_DATABASES.items()})
+        return list(engine.run(sql).to_pylist())
+
+    def write(self, relative: str, text: str) -> None:
+        """Change a file of the lake's pipelines (a new contract or SQL, as a new deployment would bring)."""
+        path = self.pipelines / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        reload = getattr(self.lake.poller.invoke if self.lake.poller else None, "reload", None)
+        if reload is not None:
+            reload()  # the converter reads contracts at its cold start: a new deployment starts a new container
 
 
-@pytest.fixture(scope="session")
-def raw_writer():
-    """``write_raw`` as a fixture, so test modules need not import this conftest by name."""
-    return write_raw
-
-
-@pytest.fixture(scope="session")
-def spark():
-    session = pipeline_step.spark_session("tests-glue")
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="session")
-def lake(tmp_path_factory) -> Path:
-    """A lake root with both example pipelines' raw zones (shared; steps write their zones under it)."""
-    root = tmp_path_factory.mktemp("lake")
-    write_raw("stedi", root)
-    write_raw("weblogs", root)
-    return root
-
-
-@pytest.fixture()
-def fresh_lake(tmp_path, lake) -> Path:
-    """A private copy of the raw zone, for tests that break or rerun things."""
-    shutil.copytree(lake / "raw", tmp_path / "raw")
-    return tmp_path
+@pytest.fixture(scope="module")
+def glue_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlueLake]:
+    pipelines = tmp_path_factory.mktemp("lake") / "pipelines"
+    shutil.copytree(PIPELINES, pipelines)
+    lake = LocalLake.start(pipelines_dir=pipelines)
+    yield GlueLake(lake, pipelines)
+    lake.stop()

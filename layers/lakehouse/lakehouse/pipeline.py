@@ -107,7 +107,7 @@ def describe_expectation(e: Expectation) -> str:
         bounds = ", ".join(f"{k}={getattr(e, k):g}" for k in ("min", "max") if getattr(e, k) is not None)
         return f"{e.type}({e.column + ', ' if isinstance(e, Range) else ''}{bounds})"
     if isinstance(e, AcceptedValues):
-        return f"accepted_values({e.column} in {e.values})"
+        return f"accepted_values({e.column} in [{', '.join(map(str, e.values))}])"
     if isinstance(e, KeysExist):
         return f"keys_exist({', '.join(e.columns)} in {e.in_table}({', '.join(e.target_columns)}))"
     return f"{e.type}({', '.join(e.columns)})"
