@@ -200,8 +200,10 @@ class _Judge:
                 target.note = needs or f"{REFERENCE} not run on this input"
                 return
             if reference.failed or getattr(reference, ref_metric) is None:
-                target.note = f"{reference.contender} failed: {_first_line(reference.failed[0].error)}"
-                self.broken.append(f"{reference.contender} on {reference.dataset}")
+                said = _first_line(reference.failed[0].error) if reference.failed else "no run finished"
+                target.note = f"{reference.contender} failed: {said}"
+                if (broken := f"{reference.contender} on {reference.dataset}") not in self.broken:
+                    self.broken.append(broken)
                 return
             ref = getattr(reference, ref_metric)
             value = (ref / value if invert else value / ref) if value and ref else None
@@ -275,7 +277,8 @@ def render(report: dict) -> str:
         for c in checks:
             lines.append(f"  {c['dataset']:12} {c['variant']:12} {c['status']}" + (f": {c['reason']}" if c.get("reason") else ""))
         if any(c["status"] != "converted" for c in checks):
-            lines.append(f"  -> the contract rejects the real format: every {PRODUCT} target on that input FAILS")
+            lines.append(f"  -> {PRODUCT} does not convert its source's real format with these contracts: its targets on that "
+                         "input FAIL")
     head = (f"{'dataset':12} {'input':>5} {'contender':14} {'median s':>8} {'cpu s':>6} {'MB/s':>6} {'RSS MB':>7} "
             f"{'out MB':>6} {'x speed':>7} {'x cpu':>6} {'x RSS':>6} {'$/TB':>6}  runs")
     lines += ["", ("Contenders (median of runs; RSS = peak over runs; MB = 10^6 bytes; x = against book on the same "
