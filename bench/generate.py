@@ -153,8 +153,8 @@ def generate(kind: str, size_mb: float, path: Path, seed: int = SEED, variant: s
     end = b"\r\n" if quirks.crlf else b"\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as out:
-        if HEADERS[kind]:
-            written += out.write(HEADERS[kind].encode() + end)
+        if header := HEADERS[kind]:
+            written += out.write(header.encode() + end)
         while written < target:
             n = min(CHUNK_ROWS, max(1_000, target // 100))  # first chunk: lines are ~60-90 bytes
             if rows:  # last chunk: only as many rows as the size still needs
