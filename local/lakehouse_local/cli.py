@@ -8,15 +8,10 @@ import json
 import os
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-def default_pipelines() -> Path:
-    """LAKEHOUSE_PIPELINES_DIR, else ./pipelines, else this checkout's pipelines/ (so commands work from anywhere)."""
-    if os.environ.get("LAKEHOUSE_PIPELINES_DIR"):
-        return Path(os.environ["LAKEHOUSE_PIPELINES_DIR"])
-    here = Path("pipelines")
-    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "pipelines"
+from .home import default_pipelines
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -36,7 +31,7 @@ def _convert(args: argparse.Namespace) -> int:
         print(json.dumps({"status": "error", "error": f"no such file: {source}"}), file=sys.stderr)
         return 2
     key = args.key or f"{contract.landing_prefix}{source.name}"
-    lineage = Lineage(key, f"local:{source.stat().st_mtime_ns}", datetime.now(timezone.utc))
+    lineage = Lineage(key, f"local:{source.stat().st_mtime_ns}", datetime.now(UTC))
     out_dir = Path(args.output) / contract.table
     summary: dict = {"pipeline": args.pipeline, "dataset": args.dataset, "table": contract.table, "input": str(source)}
     with tempfile.TemporaryDirectory(prefix="lakehouse-convert-") as work:
@@ -91,9 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--block-size", type=int, default=0, help="parser block size in KiB (default: the converter's, 256)")
     conv.set_defaults(func=_convert)
 
-    from . import commands
+    from . import commands, opscli
 
     commands.register(sub)
+    opscli.register(sub)
+    from . import query_command
+
+    query_command.register(sub)
     return parser
 
 

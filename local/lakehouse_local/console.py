@@ -18,9 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from .stack import REPO
+from .home import home, shown
 
-LOG_DIR = REPO / ".lakehouse" / "logs"
+KEEP_LOGS = 50  # the newest log files kept in .lakehouse/logs
+
+
+def log_dir() -> Path:
+    return home() / "logs"
 
 
 def _configure_logging(stream: TextIO, verbose: bool) -> None:
@@ -37,23 +41,44 @@ def _configure_logging(stream: TextIO, verbose: bool) -> None:
         logging.getLogger("moto").setLevel(logging.CRITICAL)
 
 
-@contextlib.contextmanager
-def quiet(command: str, verbose: bool, out: TextIO | None = None) -> Iterator[tuple[Callable[[str], None], TextIO | None]]:
-    """Yields ``(say, log)``: ``say`` prints a progress line on the terminal, ``log`` is the log file (None when
-    verbose: then everything stays on the terminal)."""
-    terminal = out or sys.stdout
+def _prune(folder: Path) -> None:
+    logs = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
+    for old in logs[:-KEEP_LOGS]:
+        old.unlink(missing_ok=True)
 
+
+@contextlib.contextmanager
+def quiet(command: str, verbose: bool, out: TextIO | None = None,
+          announce: bool = True) -> Iterator[tuple[Callable[[str], None], TextIO | None]]:
+    """Yields ``(say, log)``: ``say`` prints a progress line on the terminal (``out``: stdout, or stderr when
+    stdout carries JSON), ``log`` is the log file (None when verbose: then everything stays on the terminal).
+
+    ``announce``: print the log file's path first (long commands, whose log one may follow); otherwise it is
+    printed at the end, and only when something was logged (a short command that logged nothing leaves no file).
+    """
+    terminal = out or sys.stdout
+    if verbose:
+        _configure_logging(sys.stderr, verbose=True)
+        yield (lambda text: print(text, file=terminal, flush=True)), None
+        return
+    with contextlib.ExitStack() as stack:
+        if terminal is sys.stderr:  # descriptor 2 is about to become the log file: keep the terminal's own
+            sys.stderr.flush()
+            terminal = stack.enter_context(os.fdopen(os.dup(2), "w", buffering=1))
+        yield from _to_log_file(command, terminal, announce)
+
+
+def _to_log_file(command: str, terminal: TextIO, announce: bool) -> Iterator[tuple[Callable[[str], None], TextIO]]:
     def say(text: str) -> None:
         print(text, file=terminal, flush=True)
 
-    if verbose:
-        _configure_logging(sys.stderr, verbose=True)
-        yield say, None
-        return
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    path = LOG_DIR / f"{command}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
+    folder = log_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    _prune(folder)
+    path = folder / f"{command}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     log = path.open("a", encoding="utf-8", buffering=1)
-    say(f"logs: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    if announce:
+        say(f"logs: {shown(path)}")
     sys.stderr.flush()
     saved_fd = os.dup(2)
     saved_stderr = sys.stderr
@@ -62,14 +87,17 @@ def quiet(command: str, verbose: bool, out: TextIO | None = None) -> Iterator[tu
     _configure_logging(log, verbose=False)
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: log.write(
-                warnings.formatwarning(message, category, filename, lineno, line))
+            def to_log(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                       file: TextIO | None = None, line: str | None = None) -> None:
+                log.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+            warnings.showwarning = to_log
             yield say, log
     except BaseException:
         import traceback
 
         traceback.print_exc(file=log)
-        say(f"failed: see {path}")
+        say(f"failed: see {shown(path)}")
         raise
     finally:
         log.flush()
@@ -77,3 +105,8 @@ def quiet(command: str, verbose: bool, out: TextIO | None = None) -> Iterator[tu
         os.close(saved_fd)
         sys.stderr = saved_stderr
         log.close()
+        if not announce:
+            if path.stat().st_size:
+                say(f"logs: {shown(path)}")
+            else:
+                path.unlink(missing_ok=True)

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from .home import home, shown
 from .lake import LocalLake, effective_states, failed_state
 from .stack import REPO
 
 
-def sample_batches(pipeline: str) -> list[Path]:
+def sample_batches(pipeline: str, pipelines_dir: Path = REPO / "pipelines") -> list[Path]:
     """A pipeline's bundled samples: ``samples/`` is one batch, unless it holds only ``batch-*`` folders."""
-    folder = REPO / "pipelines" / pipeline / "samples"
+    folder = pipelines_dir / pipeline / "samples"
     if not folder.is_dir() or not any(p.is_file() for p in folder.rglob("*")):
         raise FileNotFoundError(f"pipeline {pipeline!r} has no samples: put landing files under {folder}/ (their "
                                 "paths below it are their landing keys, e.g. <landing_prefix>/file.csv), or pass "
@@ -31,33 +32,38 @@ def sample_batches(pipeline: str) -> list[Path]:
 
 
 def run_demo(pipelines: list[str], *, landings: list[Path] | None = None, docker: bool = False,
-             port: int | None = None, say: Callable[[str], None], log: TextIO | None = None) -> dict[str, Any]:
-    """The demo end to end; returns the report (the --json shape)."""
+             port: int | None = None, say: Callable[[str], None], log: TextIO | None = None, fresh: bool = False,
+             pipelines_dir: Path = REPO / "pipelines") -> dict[str, Any]:
+    """The demo end to end, on the kept local lake (a new one with ``fresh``); returns the report (the --json
+    shape). The lake is saved when the demo ends, for `lakehouse query`, `status` and the next `demo` or `up`."""
     from lakehouse.pipeline import Lake
 
     started = time.monotonic()
-    definition = Lake.load(REPO / "pipelines")
+    definition = Lake.load(pipelines_dir)
     for name in pipelines:
         definition.pipeline(name)  # an unknown pipeline fails here, naming the known ones
-    batches = landings or [b for name in pipelines for b in sample_batches(name)]
+    batches = landings or [b for name in pipelines for b in sample_batches(name, pipelines_dir)]
     say(f"lakehouse demo: pipelines {', '.join(pipelines)}; {len(batches)} landing batch(es): "
-        + ", ".join(str(b) for b in batches))
-    lake = LocalLake.start(port=port, docker=docker, say=say, log=log)
+        + ", ".join(shown(b) for b in batches))
+    lake = LocalLake.start(port=port, docker=docker, say=say, log=log, pipelines_dir=pipelines_dir,
+                           persistence="write", fresh=fresh)
     keys: list[str] = []
     executions: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
     try:
         say(f"local AWS at {lake.aws.endpoint}; stack {lake.stack.name} created ({len(lake.stack.refs)} resources) "
             f"in {time.monotonic() - started:.1f}s")
+        if lake.restored and lake.restored.objects:
+            say(f"{lake.restored.describe()} (`lakehouse demo --fresh` starts empty)")
         for number, folder in enumerate(batches, start=1):
             uploaded = lake.upload(folder)
-            say(f"batch {number}: uploaded {len(uploaded)} files from {folder} to s3://{lake.landing_bucket}/")
+            say(f"batch {number}: uploaded {len(uploaded)} files from {shown(folder)} to s3://{lake.landing_bucket}/")
             lake.wait_for_objects(uploaded)
             keys += [k for k in uploaded if k not in keys]
             for name in pipelines:
                 if not definition.pipeline(name).steps:
-                    say(f"pipeline {name} has no steps (pipelines/{name}/pipeline.yaml): its files are converted, "
-                        f"nothing runs after them; `lakehouse new pipeline {name}` starts one")
+                    say(f"pipeline {name} has no steps ({name}/pipeline.yaml): its files are converted, nothing runs "
+                        f"after them; `lakehouse new pipeline` scaffolds one")
                     continue
                 before = len(lake.glue_events)
                 execution = lake.run_pipeline(name, {"trigger": "lakehouse demo", "batch": number})
@@ -85,6 +91,8 @@ def run_demo(pipelines: list[str], *, landings: list[Path] | None = None, docker
         }
     finally:
         lake.stop()
+    say(f"the lake is saved in {shown(home() / 'state')}: `lakehouse status`, `lakehouse query` and the next "
+        "`lakehouse demo` or `lakehouse up` use it")
     return report
 
 

@@ -8,20 +8,27 @@ machines are the real ASL on moto's Step Functions interpreter.
 
 from __future__ import annotations
 
-import io
+import fcntl
+import hashlib
 import json
+import os
+import re
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
+from .athena_runner import AthenaRunner
 from .glue_runner import Executor, GlueEvent, GlueRunner
+from .home import home
 from .poller import InProcessInvoker, Poller, SamLocalInvoker
-from .server import LocalAws, free_port
-from .stack import REPO, Stack, create_stack
+from .server import ACCOUNT_ID, LocalAws, free_port
+from .stack import DEPLOY_BUCKET, REPO, TEMPLATE, Stack, create_stack
+from .state import Restored, StateStore
 
 FUNCTION_TIMEOUT = timedelta(minutes=15)  # the template's Globals.Function.Timeout
 ZONE_BUCKETS = {"raw": "RawBucketName", "trusted": "TrustedBucketName", "curated": "CuratedBucketName",
@@ -34,24 +41,49 @@ def _no_output(text: str) -> None:
     return None
 
 
+Persistence = Literal["off", "read", "write"]
+
+
+class LakeBusy(RuntimeError):
+    """Another process runs the saved local lake (`lakehouse up`, `demo`, or a command that changes the lake)."""
+
+
 @dataclass
 class LocalLake:
-    """A running local stack: server, resources, Glue runner and the landing poller."""
+    """A running local stack: server, resources, Glue runner and the landing poller.
+
+    With ``persistence`` "read" or "write" the lake is restored from ``<work_dir>/state`` after the stack is created
+    (see state.py); "write" also saves it at :meth:`stop` (and whenever :meth:`save` is called) and holds
+    ``<work_dir>/lake.lock``, so only one process at a time runs the lake that is kept.
+    """
 
     aws: LocalAws
     stack: Stack
     runner: GlueRunner
-    poller: Poller
+    poller: Poller | None
     say: Callable[[str], None] = _no_output  # progress lines
     glue_events: list[GlueEvent] = field(default_factory=list)
+    state: StateStore | None = None  # set when this lake is saved (persistence "write")
+    restored: Restored | None = None
+    alert_history: list[dict[str, Any]] = field(default_factory=list)  # drained alerts not yet saved
+    _lock: TextIO | None = field(default=None, repr=False)
+    _autosave: threading.Event | None = field(default=None, repr=False)
+    athena: AthenaRunner | None = None  # Athena queries run on the local query engine
 
     @classmethod
-    def start(cls, *, port: int | None = None, host: str = "0.0.0.0", work_dir: Path = REPO / ".lakehouse",
+    def start(cls, *, port: int | None = None, host: str = "0.0.0.0", work_dir: Path | None = None,
               docker: bool = False, say: Callable[[str], None] = _no_output,
               log: TextIO | None = None, executor: Executor | None = None,
-              pipelines_dir: Path = REPO / "pipelines") -> LocalLake:
+              pipelines_dir: Path = REPO / "pipelines", persistence: Persistence = "off", fresh: bool = False,
+              poll: bool = True) -> LocalLake:
         """Start the server, create the stack and start the poller. ``log`` receives the function's log lines;
-        ``executor`` replaces the Glue job's script (tests of the state machines alone)."""
+        ``executor`` replaces the Glue job's script (tests of the state machines alone); ``poll=False`` leaves
+        the landing queue alone (read-only commands); ``fresh`` starts empty and replaces the saved lake at stop."""
+        work_dir = work_dir or home()
+        lock = hold_lake_lock(work_dir) if persistence == "write" else None
+        store = StateStore(work_dir / "state")
+        if fresh and persistence == "write":
+            store.clear()
         aws = LocalAws(port=port or free_port(), host=host).start()
         events: list[GlueEvent] = []
 
@@ -61,30 +93,105 @@ class LocalLake:
 
         runner = GlueRunner(aws, work_dir, on_glue_event, executor=executor, pipelines_dir=pipelines_dir)
         runner.install()
+        poller = None
+        athena = None
         try:
-            stack = create_stack(aws)
-            function = stack.functions["ConvertFunction"]
-            invoker: Any
-            if docker:
-                invoker = SamLocalInvoker(function, aws.docker_endpoint, work_dir)
-            else:
-                invoker = InProcessInvoker(function, aws.endpoint, log=log, pipelines_dir=pipelines_dir)
-            poller = Poller(aws, stack, function, invoker, on_error=lambda exc: say(f"  poller: {exc}")).start()
+            stack = create_stack(aws, template_path=stack_template(aws, pipelines_dir, work_dir))
+            athena = AthenaRunner(aws, {zone: str(stack.outputs[key]) for zone, key in ZONE_DATABASES.items()})
+            athena.install()
+            restored = store.restore(stack) if persistence != "off" and not fresh else None
+            if poll:
+                function = stack.functions["ConvertFunction"]
+                invoker: Any
+                if docker:
+                    invoker = SamLocalInvoker(function, aws.docker_endpoint, work_dir)
+                else:
+                    invoker = RedeployOnChange(
+                        InProcessInvoker(function, aws.endpoint, log=log, pipelines_dir=pipelines_dir),
+                        pipelines_dir)
+                poller = Poller(aws, stack, function, invoker, on_error=lambda exc: say(f"  poller: {exc}")).start()
         except BaseException:
+            if poller is not None:
+                poller.stop()
+            if athena is not None:
+                athena.uninstall()
             runner.uninstall()
             aws.stop()
+            if lock is not None:
+                lock.close()
             raise
-        return cls(aws, stack, runner, poller, say, events)
+        return cls(aws, stack, runner, poller, say, events, state=store if persistence == "write" else None,
+                   restored=restored, _lock=lock, athena=athena)
+
+    def save(self) -> None:
+        """Write the lake to ``.lakehouse/state`` (a no-op unless the lake is kept)."""
+        if self.state is not None:
+            self.state.save(self)
+
+    def autosave(self, every: float = 2.0, busy_limit: float = 30.0) -> None:
+        """Save in the background whenever the lake changed (objects converted, job runs, executions), once the
+        poller is idle, or after ``busy_limit`` seconds of continuous work (`lakehouse up`)."""
+        if self.state is None or self._autosave is not None:
+            return
+        stopped = self._autosave = threading.Event()
+
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        def loop() -> None:
+            saved = self._fingerprint()
+            changed_at: float | None = None
+            while not stopped.wait(every):
+                try:
+                    now = self._fingerprint()
+                    if now == saved:
+                        changed_at = None
+                        continue
+                    changed_at = changed_at or time.monotonic()
+                    busy = self.poller is not None and self.poller.busy.is_set()
+                    if busy and time.monotonic() - changed_at < busy_limit:
+                        continue
+                    self.save()
+                    saved, changed_at = now, None
+                except (OSError, ValueError, RuntimeError, BotoCoreError, ClientError) as exc:  # try again later
+                    self.say(f"  could not save the lake: {exc}")
+
+        threading.Thread(target=loop, name="local-autosave", daemon=True).start()
+
+    def _fingerprint(self) -> tuple[Any, ...]:
+        """Changes worth a save: conversions (poller invocations), job runs, execution states, stored objects."""
+        sfn = self.aws.client("stepfunctions")
+        executions = tuple(
+            (e["executionArn"], e["status"])
+            for arn in self.stack.state_machines().values()
+            for e in sfn.list_executions(stateMachineArn=arn)["executions"]
+        )
+        return (self.poller.invocations if self.poller else 0, len(self.glue_events), executions,
+                object_versions(self.stack))
 
     def stop(self) -> None:
-        self.poller.stop()
-        close = getattr(self.poller.invoke, "close", None)
-        if close:
-            close()
-        self.runner.uninstall()
-        self.aws.stop()
+        """Stop the poller, save the lake when it is kept, then stop the server."""
+        if self._autosave is not None:
+            self._autosave.set()
+        try:
+            if self.poller is not None:
+                self.poller.stop()
+                close = getattr(self.poller.invoke, "close", None)
+                if close:
+                    close()
+            self.save()
+        finally:
+            if self.athena is not None:
+                self.athena.uninstall()
+            self.runner.uninstall()
+            self.aws.stop()
+            if self._lock is not None:
+                self._lock.close()
 
     # -------------------------------------------------------------------- landing
+    @property
+    def settle_seconds(self) -> int:
+        return int(self.stack.parameters.get("IncrementalSettleSeconds", 0))
+
     @property
     def landing_bucket(self) -> str:
         return str(self.stack.outputs["LandingBucketName"])
@@ -122,6 +229,10 @@ class LocalLake:
                     reported[key] = entry.state
                     self.say(describe_object(entry))
             if all(k in reported for k in keys):
+                if any(state == "converted" for state in reported.values()):
+                    # Incremental steps leave raw files younger than IncrementalSettleSeconds to their next run (S3
+                    # times are whole seconds): wait that out, so a pipeline started next reads these files.
+                    time.sleep(self.settle_seconds + 1)
                 return entries
             if time.monotonic() > deadline:
                 missing = [k for k in keys if k not in reported]
@@ -140,7 +251,7 @@ class LocalLake:
 
     def start_execution(self, pipeline: str, execution_input: dict[str, Any] | None = None,
                         name: str | None = None) -> str:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")[:-3]
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
         return str(self.aws.client("stepfunctions").start_execution(
             stateMachineArn=self.state_machine_arn(pipeline), name=name or f"{pipeline}-{stamp}",
             input=json.dumps(execution_input or {"trigger": "lakehouse"}),
@@ -156,48 +267,115 @@ class LocalLake:
         return self.follow(arn)
 
     def alerts(self) -> list[dict[str, Any]]:
-        """Drain the local alert queue (SNS -> SQS envelopes)."""
-        return drain_alerts(self.aws.client("sqs"), self.stack.alerts_queue_url)
+        """Drain the local alert queue (SNS -> SQS envelopes); a kept lake keeps them in its saved alerts."""
+        drained = drain_alerts(self.aws.client("sqs"), self.stack.alerts_queue_url)
+        self.alert_history += drained
+        return drained
 
     # -------------------------------------------------------------------- tables
     def table_rows(self, tables: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
-        """Rows of each (zone, table): raw tables from their Parquet footers, Iceberg tables from their current
-        snapshot's summary (what a reader of the table sees)."""
+        """Rows of each (zone, table), from metadata only (see tables.py)."""
+        from .tables import iceberg_rows, local_io, raw_rows
+
         out: dict[str, dict[str, Any]] = {}
+        glue, s3 = self.aws.client("glue"), self.aws.client("s3")
         for zone, name in tables:
             database = str(self.stack.outputs[ZONE_DATABASES[zone]])
-            rows = self._raw_rows(name) if zone == "raw" else iceberg_rows(self.aws, database, name)
+            if zone == "raw":
+                rows: int | None = raw_rows(s3, str(self.stack.outputs[ZONE_BUCKETS["raw"]]), name)
+            else:
+                rows = iceberg_rows(glue, database, name, local_io(self.aws.endpoint, self.aws.region))
             out[name] = {"zone": zone, "database": database, "rows": rows}
         return out
 
-    def _raw_rows(self, table: str) -> int:
-        import pyarrow.parquet as pq
 
-        s3 = self.aws.client("s3")
-        bucket = str(self.stack.outputs[ZONE_BUCKETS["raw"]])
-        rows = 0
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{table}/"):
-            for obj in page.get("Contents", []):
-                if obj["Key"].endswith(".parquet"):
-                    body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-                    rows += pq.ParquetFile(io.BytesIO(body)).metadata.num_rows
-        return rows
-
-
-def iceberg_rows(aws: LocalAws, database: str, table: str) -> int | None:
-    """``total-records`` of the table's current snapshot (0 without one); None when the table does not exist."""
-    glue, s3 = aws.client("glue"), aws.client("s3")
+# ------------------------------------------------------------------------------------------------ the stack's parts
+def hold_lake_lock(work_dir: Path) -> TextIO:
+    """``lake.lock``, held while this process runs the kept lake; raises LakeBusy naming the holder."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    handle = (work_dir / "lake.lock").open("a+")
     try:
-        location = glue.get_table(DatabaseName=database, Name=table)["Table"]["Parameters"]["metadata_location"]
-    except (glue.exceptions.EntityNotFoundException, KeyError):
-        return None
-    bucket, _, key = location.removeprefix("s3://").partition("/")
-    metadata = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    current = metadata.get("current-snapshot-id")
-    for snapshot in metadata.get("snapshots", []):
-        if snapshot["snapshot-id"] == current:
-            return int(snapshot["summary"].get("total-records", 0))
-    return 0
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise LakeBusy(f"the local lake in {work_dir} is in use by {holder}; stop it (`lakehouse down` for "
+                       "`lakehouse up`) or wait for it to finish") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} ({' '.join(sys.argv[:2]) or 'python'})\n")
+    handle.flush()
+    return handle
+
+
+def stack_template(aws: LocalAws, pipelines_dir: Path, work_dir: Path) -> Path:
+    """The template to create: template.yaml itself for this checkout's pipelines/ (kept fresh by `lakehouse
+    generate`), else one generated from ``pipelines_dir`` (a copy in a test, a user's folder) into
+    ``<work_dir>/build/``, with its state machine definitions already in the deployment bucket, as `sam package`
+    leaves them (the rest of the template's paths still name this checkout's code)."""
+    if pipelines_dir.resolve() == (REPO / "pipelines").resolve():
+        return TEMPLATE
+    from lakehouse.pipeline import Lake
+    from lakehouse.stackgen import generate
+
+    generated = generate(Lake.load(pipelines_dir), REPO).files
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=DEPLOY_BUCKET)  # the stack's own `sam package` creates it again: us-east-1 allows that
+    for path, text in generated.items():
+        if path.suffix == ".json":
+            s3.put_object(Bucket=DEPLOY_BUCKET, Key=f"build/statemachines/{path.name}", Body=text.encode("utf-8"))
+    template = re.sub(r"DefinitionUri: statemachines/(\S+)",
+                      rf"DefinitionUri: {{Bucket: {DEPLOY_BUCKET}, Key: build/statemachines/\1}}",
+                      generated[REPO / "template.yaml"])
+    path = work_dir / "build" / "template.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(template, encoding="utf-8")
+    return path
+
+
+class RedeployOnChange:
+    """The in-process function, redeployed when a contract changes: in the cloud a contract fix reaches the
+    function through `sam deploy` (a new PipelinesLayer, new containers); locally the working tree is the
+    deployment, so the next invocation after a change under ``<pipelines>/*/contracts/`` is a cold start."""
+
+    def __init__(self, invoker: InProcessInvoker, pipelines_dir: Path) -> None:
+        self.invoker = invoker
+        self.pipelines_dir = pipelines_dir
+        self.version = contracts_version(pipelines_dir)
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        version = contracts_version(self.pipelines_dir)
+        if version != self.version:
+            self.invoker.reload()
+            self.version = version
+        return self.invoker(event)
+
+    def close(self) -> None:
+        self.invoker.close()
+
+
+def contracts_version(pipelines_dir: Path) -> str:
+    """Changes whenever a contract file is added, removed or edited."""
+    digest = hashlib.sha256()
+    for path in sorted(pipelines_dir.glob("*/contracts/*")):
+        stat = path.stat()
+        digest.update(f"{path}:{stat.st_mtime_ns}:{stat.st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def object_versions(stack: Stack) -> int:
+    """A hash of the current version of every object in the stack's buckets (read from moto's model: no request)."""
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[ACCOUNT_ID]["aws"]
+    versions = []
+    for name in stack.of_type("AWS::S3::Bucket").values():
+        bucket = backend.get_bucket(str(name))
+        for key in list(bucket.keys.keys()):
+            current = bucket.keys.getlist(key, [])
+            versions.append((str(name), key, getattr(current[-1], "version_id", None) if current else None))
+    return hash(tuple(versions))
 
 
 def follow_execution(sfn: Any, execution_arn: str, say: Callable[[str], None], timeout: float = 1800,
@@ -231,7 +409,7 @@ def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
 
 
 def drain_alerts(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     while True:
         batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
         if not batch:
@@ -290,7 +468,7 @@ def describe_glue_event(event: GlueEvent) -> str:
 
 def effective_states(entries: list[Any], now: datetime | None = None) -> dict[str, str]:
     """Each object's reported state (a ``converting`` entry past the function's time limit did not finish)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return {e.key: e.effective_state(now, FUNCTION_TIMEOUT) for e in entries}
 
 
