@@ -352,6 +352,20 @@ def test_invalid_utf8_inside_a_json_lines_string_is_an_encoding_error(tmp_path):
     assert rejected(tmp_path / "csv", contract("weblogs.useractivity"), csv_body).code == "encoding_error"
 
 
+@pytest.mark.parametrize("file_type", ["jsonl", "json_array"])
+def test_a_lone_surrogate_escape_is_an_encoding_error_in_both_json_formats(tmp_path, file_type):
+    """Finding 12: JSON must be consistent: a string cut inside a surrogate pair ("\\ud83d", as JavaScript's
+    substring leaves it) is no Unicode text. ijson's C parser turned it into "?"; now both formats reject it, and a
+    whole pair converts."""
+    c = with_format(contract("stedi.customer"), type=file_type)
+    records = [CUSTOMER, {**CUSTOMER, "customerName": "cut \ud83d"}]
+    whole = [CUSTOMER, {**CUSTOMER, "customerName": "smile \ud83d\ude00"}]
+    as_file = (lambda rs: jsonl(*rs)) if file_type == "jsonl" else (lambda rs: json.dumps(rs).encode())
+    assert rejected(tmp_path, c, as_file(records), "c.json").code == "encoding_error"
+    _, table = run(tmp_path / "whole", c, as_file(whole), "c.json")
+    assert table.column("customerName")[1].as_py() == "smile \U0001f600"
+
+
 # ------------------------------------------------------------------------------------------------ finding 13
 def test_a_mostly_bad_file_keeps_a_bounded_part_of_its_rejected_rows_and_exact_counts(tmp_path, monkeypatch):
     """Finding 13: 6 M bad rows took 178 s and 1.5 GB of /tmp; what is kept of rejected rows is now capped (rows and

@@ -468,14 +468,21 @@ def _skip(events: Iterator[tuple[str, Any]], depth: int) -> None:
                 return
 
 
+LONE_SURROGATE = "a lone UTF-16 surrogate escape (\\ud800-\\udfff) is not Unicode text"
+# an escape (an even run of backslashes before it) of a UTF-16 surrogate: high D800-DBFF, low DC00-DFFF
+_SURROGATE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
+
+
 class _Limited(io.RawIOBase):
-    """A byte source for ijson that rejects a record longer than MAX_BLOCK_SIZE before it is all in memory."""
+    """A byte source for ijson that rejects a record longer than MAX_BLOCK_SIZE before it is all in memory, and a
+    lone surrogate escape, which ijson's C backend would turn into "?" (pyarrow and Python keep it; it is no text)."""
 
     def __init__(self, reader: io.BufferedReader):
         super().__init__()
         self.reader = reader
         self.position = 0
         self.record_start = 0
+        self._tail = b""  # the end of the previous read, when an escape may continue past it
 
     def readable(self) -> bool:
         return True
@@ -485,7 +492,32 @@ class _Limited(io.RawIOBase):
             raise FileRejected("line_too_long", f"a single record is longer than {MAX_BLOCK_SIZE >> 20} MiB")
         n = self.reader.readinto(buffer)
         self.position += n
+        self._check_surrogates(bytes(memoryview(buffer)[:n]), final=n == 0)
         return n
+
+    def _check_surrogates(self, chunk: bytes, *, final: bool) -> None:
+        text, self._tail = self._tail + chunk, b""
+        if b"\\" not in text:
+            return
+        if not final:  # an escape, or a high-low pair, may continue in the next read: hold back its start
+            hold = text.find(b"\\", max(len(text) - 12, 0))
+            if hold != -1:
+                while hold > 0 and text[hold - 1] == 0x5C:  # the whole backslash run: its parity decides
+                    hold -= 1
+                text, self._tail = text[:hold], text[hold:]
+        waiting: re.Match[bytes] | None = None  # a high surrogate escape waiting for its low one
+        for match in _SURROGATE_ESCAPE.finditer(text):
+            low = match.group(1) in b"cdefCDEF"
+            if waiting is not None and low and match.end() - 6 == waiting.end():
+                waiting = None
+            elif waiting is not None or low:
+                raise FileRejected("encoding_error", LONE_SURROGATE)
+            else:
+                waiting = match
+        if waiting is not None:
+            if final or waiting.end() != len(text):
+                raise FileRejected("encoding_error", LONE_SURROGATE)
+            self._tail = text[waiting.start():] + self._tail  # its low one may open the next read
 
 
 def json_array_records(reader: io.BufferedReader, contract: Contract) -> Iterator[tuple[object, str]]:
@@ -613,13 +645,7 @@ def records_to_text_batches(
     size = 0
 
     def flush() -> pa.RecordBatch:
-        arrays = []
-        for name in names:
-            try:
-                arrays.append(pa.array(columns[name], pa.string()))
-            except UnicodeEncodeError:  # a lone surrogate (\ud800) decodes in Python but is no UTF-8 text
-                arrays.append(pa.array([_encodable(v) for v in columns[name]], pa.string()))
-        batch = pa.RecordBatch.from_arrays(arrays, names=names)
+        batch = pa.RecordBatch.from_arrays([pa.array(columns[name], pa.string()) for name in names], names=names)
         for values in columns.values():
             values.clear()
         rows.clear()
@@ -632,11 +658,9 @@ def records_to_text_batches(
         else:
             assert isinstance(record, _Record)
             problems = [RowError(row, column, message) for column, message in record.problems]
-            problems += [
-                RowError(row, name, "not valid Unicode text (a lone surrogate escape)")
-                for name, value in record.values.items()
-                if value is not None and not _is_utf8(value)
-            ]
+            for name, value in record.values.items():
+                if value is not None and not _is_utf8(value):
+                    raise FileRejected("encoding_error", f"row {row}, column {name!r}: {LONE_SURROGATE}")
         if problems:
             dropped.add(row)
             raw = {"_line": text} if isinstance(record, _BadRecord) else dict(record.values)  # type: ignore[union-attr]
@@ -662,10 +686,6 @@ def _is_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _encodable(text: str | None) -> str | None:
-    return text if text is None or _is_utf8(text) else None
 
 
 def read_json_text(
