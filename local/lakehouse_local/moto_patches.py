@@ -14,6 +14,9 @@ restores:
    Iceberg's GlueCatalog turns into a retried commit.
 6. A second ``StartExecution`` of one state machine fails (``cannot pickle '_thread.RLock'``): moto deep-copies the
    state machine with its list of earlier executions, whose threads cannot be copied (``state_machine_deepcopy``).
+7. ``athena:startQueryExecution.sync`` is an "unsupported" integration in moto, which only forwards the call and
+   cannot wait (``StateTaskServiceAthena``): Step Functions starts the query, polls GetQueryExecution until it ends,
+   returns ``{"QueryExecution": ...}``, and fails with States.TaskFailed (cause: that JSON) unless SUCCEEDED.
 
 :func:`patches` lists them as ``(owner, attribute, replacement)``; :func:`apply` installs them with any setter
 (``setattr`` for a process, ``monkeypatch.setattr`` in tests).
@@ -29,6 +32,21 @@ from typing import Any, Callable
 from moto.core.exceptions import JsonRESTError
 from moto.glue import responses as glue_responses
 from moto.stepfunctions import models as sfn_models
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as sfn_aws_sdk,
@@ -157,6 +175,71 @@ def state_machine_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
     return clone
 
 
+# ---------------------------------------------------------------------------------------------------- 7. Athena .sync
+class StateTaskServiceAthena(StateTaskServiceCallback):
+    """``arn:aws:states:::athena:startQueryExecution.sync`` as Step Functions runs it (AWS's "Run Athena queries"
+    service integration): StartQueryExecution, then GetQueryExecution until the query ends."""
+
+    _PARAMETERS = {"startqueryexecution": {"QueryString", "ClientRequestToken", "QueryExecutionContext",
+                                          "ResultConfiguration", "WorkGroup", "ExecutionParameters",
+                                          "ResultReuseConfiguration"}}
+
+    def __init__(self) -> None:
+        super().__init__(supported_integration_patterns={ResourceCondition.Sync})
+
+    def _get_supported_parameters(self) -> set[str] | None:
+        return self._PARAMETERS.get(self.resource.api_action.lower())
+
+    # the .sync wait without moto's callback endpoint, which a .sync task does not have (see patch 1)
+    _eval_integration_pattern = _glue_sync_eval_integration_pattern
+
+    def _client(self, resource_runtime_part: Any, state_credentials: Any) -> Any:
+        return boto_client_for(service="athena", region=resource_runtime_part.region,
+                               state_credentials=state_credentials)
+
+    def _eval_service_task(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
+                           state_credentials: Any) -> None:
+        response = self._client(resource_runtime_part, state_credentials).start_query_execution(
+            **normalised_parameters)
+        response.pop("ResponseMetadata", None)
+        env.stack.append(response)
+
+    def _build_sync_resolver(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
+                             state_credentials: Any) -> Callable[[], Any]:
+        query_id = env.stack.pop()["QueryExecutionId"]
+        athena = self._client(resource_runtime_part, state_credentials)
+
+        def resolve() -> Any:
+            execution = athena.get_query_execution(QueryExecutionId=query_id)
+            execution.pop("ResponseMetadata", None)
+            state = execution["QueryExecution"]["Status"]["State"]
+            if state in ("QUEUED", "RUNNING"):
+                return None
+            execution = _json_native(execution)
+            if state == "SUCCEEDED":
+                return execution
+            raise FailureEventException(FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                    resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
+                    error=StatesErrorNameType.StatesTaskFailed.to_name(), cause=to_json_str(execution),
+                )),
+            ))
+
+        return resolve
+
+
+_original_state_task_service_for = state_task_factory.state_task_service_for
+
+
+def state_task_service_for(service_name: str) -> Any:
+    if service_name == "athena":
+        return StateTaskServiceAthena()
+    return _original_state_task_service_for(service_name=service_name)
+
+
 def patches() -> list[tuple[Any, str, Any]]:
     """The patches as (owner, attribute, replacement)."""
     return [
@@ -167,6 +250,7 @@ def patches() -> list[tuple[Any, str, Any]]:
         (sfn_aws_sdk.StateTaskServiceAwsSdk, "_normalise_service_error_name", staticmethod(aws_sdk_error_service_name)),
         (glue_responses.GlueResponse, "update_table", update_table_honouring_version),
         (sfn_models.StateMachine, "__deepcopy__", state_machine_deepcopy),
+        (state_task_factory, "state_task_service_for", state_task_service_for),
     ]
 
 

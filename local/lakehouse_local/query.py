@@ -46,7 +46,7 @@ class LocalQuery:
             from pyiceberg.catalog.glue import GlueCatalog
 
             self._catalog = GlueCatalog("glue", client=self.client("glue"), **{
-                "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",
+                "py-io-impl": "lakehouse_local.iceberg_io.BotoPutFileIO",
                 "s3.endpoint": self.endpoint, "s3.region": self.region,
                 "s3.access-key-id": "testing", "s3.secret-access-key": "testing",
             })
@@ -123,18 +123,35 @@ class LocalQuery:
     def run(self, sql: str) -> Any:
         """The statement's result as an Arrow table."""
         import duckdb
+
+        connection, tree = self.bind(self.parse(sql))
+        try:
+            return connection.execute(tree.sql(dialect="duckdb")).fetch_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(str(exc).splitlines()[0]) from exc
+        finally:
+            connection.close()
+
+    @staticmethod
+    def parse(sql: str) -> Any:
         import sqlglot
-        from sqlglot import exp
         from sqlglot.errors import ParseError
 
         try:
-            tree = sqlglot.parse_one(sql, read="athena")
+            return sqlglot.parse_one(sql, read="athena")
         except ParseError as exc:
             raise QueryError(f"not valid Athena SQL: {str(exc).splitlines()[0]}") from exc
-        connection = duckdb.connect()
+
+    def bind(self, tree: Any, connection: Any = None, keep: set[Any] | None = None) -> tuple[Any, Any]:
+        """A DuckDB connection holding every table ``tree`` reads (except the nodes in ``keep``), and the tree with
+        each such table replaced by its name in that connection."""
+        import duckdb
+        from sqlglot import exp
+
+        connection = connection or duckdb.connect()
         ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
         for number, node in enumerate(list(tree.find_all(exp.Table))):
-            if not node.name or (not node.db and node.name.lower() in ctes):
+            if not node.name or (not node.db and node.name.lower() in ctes) or (keep and id(node) in keep):
                 continue
             base, _, suffix = node.name.partition("$")
             database, table = self.resolve(node.db, base)
@@ -152,12 +169,7 @@ class LocalQuery:
             replacement = exp.to_table(view)
             replacement.set("alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(base)))
             node.replace(replacement)
-        try:
-            return connection.execute(tree.sql(dialect="duckdb")).fetch_arrow_table()
-        except duckdb.Error as exc:
-            raise QueryError(str(exc).splitlines()[0]) from exc
-        finally:
-            connection.close()
+        return connection, tree
 
 
 def _time_travel(node: Any) -> tuple[int | None, datetime | None]:

@@ -62,6 +62,7 @@ class Stack:
     skipped: dict[str, str] = field(default_factory=dict)  # logical id -> why it was not created
     functions: dict[str, Function] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)  # the values the stack was created with
     alerts_queue_url: str = ""
 
     def ref(self, logical_id: str) -> Any:
@@ -409,6 +410,13 @@ def _state_machine(stack: Stack, lid: str, p: dict[str, Any]) -> tuple[Any, dict
     return arn, {"Name": name, "Arn": arn}
 
 
+def _workgroup(stack: Stack, lid: str, p: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    configuration = dict(p.get("WorkGroupConfiguration", {}))
+    _call(stack.aws.client("athena"), "create_work_group", Name=p["Name"], Description=p.get("Description", ""),
+          Configuration=configuration)
+    return p["Name"], {}
+
+
 def _schedule(stack: Stack, lid: str, p: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     # moto stores schedules but never fires them: start executions by hand locally.
     name = p.get("Name") or _physical_name(stack, lid)
@@ -460,6 +468,7 @@ HANDLERS: dict[str, Handler] = {
     "AWS::Glue::Job": _glue_job,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::Scheduler::Schedule": _schedule,
+    "AWS::Athena::WorkGroup": _workgroup,
     "AWS::Lambda::Function": _function,
     "AWS::Lambda::LayerVersion": _layer,
     "AWS::Lambda::EventSourceMapping": _event_source_mapping,
@@ -512,7 +521,7 @@ def create_stack(aws: LocalAws, *, name: str = STACK_NAME, parameters: dict[str,
     _package(aws, sam_template)
     translated = translate(sam_template, {**values, **pseudo})
 
-    stack = Stack(name=name, aws=aws, template=translated)
+    stack = Stack(name=name, aws=aws, template=translated, parameters=dict(values))
     resolver = Resolver(stack, {**values, **pseudo}, translated.get("Conditions", {}))
     resources = translated["Resources"]
     for lid in _creation_order(resources):

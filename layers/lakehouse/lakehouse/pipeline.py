@@ -125,14 +125,16 @@ class Step(_Strict):
     )
     sql: str = Field(default="", description="SQL file relative to the pipeline folder (default steps/<name>.sql)")
     write: Literal["overwrite", "append", "merge"] = "overwrite"
-    keys: list[str] = Field(default_factory=list, description="merge: the columns that identify a row")
+    keys: list[str] = Field(default_factory=list, description="the columns that identify a row (merge, presentation)")
     incremental: bool = Field(default=False, description="read only raw rows landed since the last run")
     materialize: Literal["table", "view"] = Field(default="table", description="athena steps: Iceberg table or view")
     partition_by: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list, description="extra dependencies beyond the SQL's tables")
     expectations: list[Expectation] = Field(default_factory=list)
-    grants: list[str] = Field(
-        default_factory=list, description="Lake Formation mode: stack parameters naming principals that may SELECT"
+    grants: list[Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]{0,62}$")]] = Field(
+        default_factory=list,
+        description="Lake Formation mode: names of stack parameters (e.g. MlPrincipalArn) holding principals that "
+                    "may SELECT this table",
     )
     text: str = Field(default="", exclude=True, description="the SQL text, read by the loader")
 
@@ -150,8 +152,11 @@ class Step(_Strict):
             raise ValueError("the presentation zone is built by athena steps, trusted and curated by glue steps")
         if self.write == "merge" and not self.keys:
             raise ValueError("write: merge needs keys (the columns that identify a row)")
-        if self.keys and self.write != "merge":
-            raise ValueError("keys are for write: merge")
+        if self.keys and self.write != "merge" and engine != "athena":
+            raise ValueError("keys are for write: merge (and presentation tables)")
+        if engine == "athena" and self.materialize == "table" and not self.keys:
+            raise ValueError("a presentation table needs keys (the columns that identify a row): a rerun replaces "
+                             "it with one MERGE on them; or use materialize: view")
         if self.incremental and self.write == "overwrite":
             raise ValueError("incremental steps add to their table: use write: append or write: merge")
         if engine == "athena" and (self.write != "overwrite" or self.incremental):

@@ -54,44 +54,77 @@ def _retry(errors: list[str], interval: int, attempts: int) -> list[dict[str, An
              "MaxDelaySeconds": 300, "JitterStrategy": "FULL"}]
 
 
-def step_task(lake: Lake, pipeline: Pipeline, step: Step, next_state: str | None) -> dict[str, Any]:
-    reads = ", ".join(sorted(str(s.table.ref) for s in lake.sources(pipeline.name, step.name))) or "nothing"
-    if step.engine == "athena":
-        from .athena import athena_query  # noqa: PLC0415 - only pipelines with presentation steps need it
+def _athena_task(query: str, comment: str, result_path: str, catch_state: str, next_state: str | None
+                 ) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Comment": comment,
+        "Resource": "arn:aws:states:::athena:startQueryExecution.sync",
+        "Parameters": {
+            "QueryString": query,
+            "WorkGroup": "${AthenaWorkGroup}",
+            "QueryExecutionContext": {"Database": "${PresentationDatabase}"},
+        },
+        "ResultSelector": {"QueryExecutionId.$": "$.QueryExecution.QueryExecutionId",
+                           "State.$": "$.QueryExecution.Status.State"},
+        "ResultPath": result_path,
+        "Retry": _retry(ATHENA_TRANSIENT_ERRORS, 10, 4),
+        "Catch": _catch(catch_state),
+        "Next": next_state,
+    }
 
-        task: dict[str, Any] = {
-            "Type": "Task",
-            "Comment": f"presentation.{step.name} ({step.materialize}) from {reads}",
-            "Resource": "arn:aws:states:::athena:startQueryExecution.sync",
-            "Parameters": {
-                "QueryString": athena_query(lake, pipeline, step),
-                "WorkGroup": "${AthenaWorkGroup}",
-                "QueryExecutionContext": {"Database": "${PresentationDatabase}"},
+
+def step_states(lake: Lake, pipeline: Pipeline, step: Step, next_state: str | None) -> dict[str, dict[str, Any]]:
+    """The states of one step, starting with the state named after the step; each failure goes to
+    ``<step>.Caught`` (added by the caller)."""
+    from . import athena
+
+    reads = ", ".join(sorted(str(s.table.ref) for s in lake.sources(pipeline.name, step.name))) or "nothing"
+    result = f"$.steps.{step.name}"
+    if step.engine == "athena" and step.materialize == "view":
+        return {step.name: _athena_task(athena.create_view(lake, pipeline, step),
+                                        f"presentation.{step.name} (view) from {reads}", result, step.name,
+                                        next_state)}
+    if step.engine == "athena":
+        create, replace = f"{step.name}.Create", f"{step.name}.Replace"
+        return {
+            step.name: {
+                "Type": "Task",
+                "Comment": f"presentation.{step.name} (Iceberg table, keys {', '.join(step.keys)}) from {reads}: "
+                           "created on the first run, replaced by one MERGE on later runs.",
+                "Resource": "arn:aws:states:::aws-sdk:glue:getTable",
+                "Parameters": {"DatabaseName": "${PresentationDatabase}", "Name": step.name},
+                "ResultPath": None,
+                "Retry": _retry(["Glue.ThrottlingException", "Glue.InternalServiceException"], 5, 4),
+                "Catch": [{"ErrorEquals": ["Glue.EntityNotFoundException"], "ResultPath": None, "Next": create},
+                          *_catch(step.name)],
+                "Next": replace,
             },
-            "ResultSelector": {"QueryExecutionId.$": "$.QueryExecution.QueryExecutionId",
-                               "State.$": "$.QueryExecution.Status.State"},
-            "Retry": _retry(ATHENA_TRANSIENT_ERRORS, 10, 4),
+            create: _athena_task(athena.create_table(lake, pipeline, step), f"The first build of {step.name}.",
+                                 result, step.name, next_state),
+            replace: _athena_task(athena.replace_table(lake, pipeline, step),
+                                  f"{step.name} replaced in one Iceberg commit.", result, step.name, next_state),
         }
-    else:
-        mode = f"{step.write}{' on ' + ', '.join(step.keys) if step.keys else ''}"
-        task = {
-            "Type": "Task",
-            "Comment": f"{step.zone}.{step.name} ({mode}{', incremental' if step.incremental else ''}) "
-                       f"from {reads}; {len(step.expectations)} expectations checked before it is published",
-            "Resource": "arn:aws:states:::glue:startJobRun.sync",
-            "Parameters": {
-                "JobName": "${GlueJobName}",
-                "Arguments": {
-                    "--pipeline": pipeline.name,
-                    "--step": step.name,
-                    "--full-refresh.$": "States.Format('{}', $.options.full_refresh)",
-                },
+    mode = f"{step.write}{' on ' + ', '.join(step.keys) if step.keys else ''}"
+    return {step.name: {
+        "Type": "Task",
+        "Comment": f"{step.zone}.{step.name} ({mode}{', incremental' if step.incremental else ''}) "
+                   f"from {reads}; {len(step.expectations)} expectations checked before it is published",
+        "Resource": "arn:aws:states:::glue:startJobRun.sync",
+        "Parameters": {
+            "JobName": "${GlueJobName}",
+            "Arguments": {
+                "--pipeline": pipeline.name,
+                "--step": step.name,
+                "--full-refresh.$": "States.Format('{}', $.options.full_refresh)",
             },
-            "ResultSelector": {"Id.$": "$.Id", "JobRunState.$": "$.JobRunState"},
-            "Retry": _retry(GLUE_TRANSIENT_ERRORS, 30, 6),
-        }
-    task.update({"ResultPath": f"$.steps.{step.name}", "Catch": _catch(step.name), "Next": next_state})
-    return task
+        },
+        "ResultSelector": {"Id.$": "$.Id", "JobRunState.$": "$.JobRunState"},
+        "ResultPath": result,
+        "Retry": _retry(GLUE_TRANSIENT_ERRORS, 30, 6),
+        "Catch": _catch(step.name),
+        "Next": next_state,
+    }}
 
 
 def alert_states(pipeline: str, prefix: str = "") -> dict[str, dict[str, Any]]:
@@ -198,22 +231,25 @@ def build_definition(lake: Lake, pipeline: Pipeline) -> dict[str, Any]:
         },
         **start_from(pipeline, waves),
     }
-    previous = START_FROM
+    previous = [START_FROM]  # the states that continue to the next wave
     for index, wave in enumerate(waves, start=1):
         if len(wave) == 1:
             step = wave[0]
-            _set_next(states[previous], step.name)
-            states[step.name] = step_task(lake, pipeline, step, None)
+            for name in previous:
+                _set_next(states[name], step.name)
+            step_map = step_states(lake, pipeline, step, None)
+            states.update(step_map)
             states[f"{step.name}.Caught"] = _caught(step.name, "DescribeFailure")
-            previous = step.name
+            previous = [name for name, state in step_map.items() if state["Next"] is None]
             continue
         parallel = f"Wave{index}"
-        _set_next(states[previous], parallel)
+        for name in previous:
+            _set_next(states[name], parallel)
         branches = []
         for step in wave:
             prefix = f"{step.name}."
             branch = {
-                step.name: step_task(lake, pipeline, step, f"{step.name}.Done"),
+                **step_states(lake, pipeline, step, f"{step.name}.Done"),
                 f"{step.name}.Caught": _caught(step.name, f"{prefix}DescribeFailure"),
                 f"{step.name}.Done": {"Type": "Succeed"},
                 **alert_states(pipeline.name, prefix),
@@ -227,8 +263,9 @@ def build_definition(lake: Lake, pipeline: Pipeline) -> dict[str, Any]:
             "ResultPath": None,
             "Next": None,
         }
-        previous = parallel
-    states[previous]["Next"] = "Summarize"
+        previous = [parallel]
+    for name in previous:
+        states[name]["Next"] = "Summarize"
     states["Summarize"] = {
         "Type": "Pass",
         "Comment": "The execution's output: what ran, with which options.",
