@@ -370,13 +370,6 @@ def read_jsonl_typed(
     yield from json_reader
 
 
-class _Nested:
-    """A nested object or array where a scalar is declared (never built: only its kind is kept)."""
-
-    def __init__(self, kind: str):
-        self.kind = kind
-
-
 @dataclass
 class _Record:
     """One JSON record's declared values as text, and what was wrong with it."""
@@ -419,10 +412,9 @@ class _RecordBuilder:
         """The record whose first event is ``first``; consumes its events up to its end."""
         kind, _ = first
         if kind != "start_map":
-            if kind in ("start_array",):
+            if kind == "start_array":
                 _skip(events, 1)
-            name = {"start_array": "array", "string": "string", "number": "number", "boolean": "boolean"}.get(kind, kind)
-            return _BadRecord(f"expected a JSON object, got {'null' if kind == 'null' else name}")
+            return _BadRecord(f"expected a JSON object, got {kind.removeprefix('start_')}")
         record = _Record()
         seen: set[str] = set()
         unknown = 0
@@ -454,7 +446,7 @@ class _RecordBuilder:
             text = _scalar_text(value)
             record.values[key] = text
             record.size += len(text) if text else 0
-        raise _BadRecord("the record is not closed")
+        return _BadRecord("the record is not closed")
 
 
 def _skip(events: Iterator[tuple[str, Any]], depth: int) -> None:
@@ -550,14 +542,19 @@ class _Pairs(list):
     """A JSON object as ``json`` decodes it here: its (key, value) pairs, so a repeated key stays visible."""
 
 
-_LINE_DECODER = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str, object_pairs_hook=_Pairs)
+class _Number(str):
+    """A JSON number's literal text (``json`` hands it over instead of converting it)."""
+
+
+_LINE_DECODER = json.JSONDecoder(parse_float=_Number, parse_int=_Number, parse_constant=_Number,
+                                 object_pairs_hook=_Pairs)
 _WHITESPACE = re.compile(r"[ \t\r\n]*")
 
 
 def jsonl_records(reader: io.BufferedReader, contract: Contract) -> Iterator[tuple[object, str]]:
     """The records of a JSON-lines file, as pyarrow reads them: values separated by whitespace (one per line in
     practice; several on a line, or CR-only line ends, are several records). A line that is not JSON is one bad
-    record and the parse goes on at the next line. Numbers keep their literal text (``parse_int=str``)."""
+    record and the parse goes on at the next line. Numbers keep their literal text (``_Number``)."""
     builder = _RecordBuilder(contract)
     number = 0
     while True:
@@ -597,7 +594,9 @@ def _first_event(value: Any) -> tuple[str, Any]:
         return ("start_array", None)
     if value is None:
         return ("null", None)
-    return ("boolean", value) if isinstance(value, bool) else ("string", value)
+    if isinstance(value, bool):
+        return ("boolean", value)
+    return ("number", value) if isinstance(value, _Number) else ("string", value)
 
 
 def _decoded_events(value: Any) -> Iterator[tuple[str, Any]]:

@@ -253,8 +253,24 @@ def _all_match_separated(chunk: pa.StringArray | pa.LargeStringArray, form: _Who
         lengths = pc.binary_length(chunk) if form.ascii else pc.utf8_length(chunk)
         if (pc.max(lengths).as_py() or 0) > form.longest:
             return False
-    elif pc.any(pc.match_substring(chunk, separator)).as_py():
+    elif text_holds(chunk, (separator.encode(),)):
         return False  # a value holds the separator: it would read as two values
     ended = pc.binary_join_element_wise(chunk, separator, "")  # value + separator; a null stays null, no bytes
     whole, _ = _end_to_end(ended)
     return bool(pc.match_substring_regex(whole, form.pattern)[0].as_py())
+
+
+def text_holds(values: pa.Array | pa.ChunkedArray, needles: tuple[bytes, ...]) -> bool:
+    """Some value holds one of ``needles``: a memchr over each chunk's text (bytes under null slots count too,
+    which only sends the values to the slower, exact check)."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    for chunk in chunks:
+        if len(chunk) == 0 or chunk.buffers()[2] is None:
+            continue
+        width = pa.int64() if pa.types.is_large_string(chunk.type) else pa.int32()
+        offsets = pa.Array.from_buffers(width, len(chunk) + 1, [None, chunk.buffers()[1]], offset=chunk.offset)
+        start, end = offsets[0].as_py(), offsets[-1].as_py()
+        text = chunk.buffers()[2].slice(start, end - start).to_pybytes()
+        if any(needle in text for needle in needles):
+            return True
+    return False

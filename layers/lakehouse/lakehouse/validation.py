@@ -101,12 +101,10 @@ def parse_text(values: pa.Array, column: Column, contract: Contract) -> tuple[pa
 def _integers(values: pa.Array, kind: str) -> pa.Array:
     target = pa.int32() if kind == "int" else pa.int64()
     if values.null_count < len(values):
-        # what writers emit (plain decimal digits) takes one cast; the cast also reads "0x1f" as hexadecimal
-        # (only as the whole value: no sign or space before it), which is not an integer here (pyarrow's CSV
-        # reader wraps it past int64), hence the look at each value's first two characters
+        # what writers emit (plain decimal digits) takes one cast; the cast also reads "0x1f" as hexadecimal,
+        # which is not an integer here (pyarrow's CSV reader wraps it past int64), hence the scan for an x first
         try:
-            hexadecimal = pc.or_(pc.starts_with(values, "0x"), pc.starts_with(values, "0X"))
-            if not pc.any(hexadecimal).as_py():
+            if not regex_check.text_holds(values, (b"x", b"X")):
                 return pc.cast(values, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass  # some value is not plain digits: checked one by one below
