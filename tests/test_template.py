@@ -1,55 +1,149 @@
-"""template.yaml agrees with the contracts and with what the code reads."""
+"""template.yaml: one landing rule for the bucket, nothing written by hand per data set or pipeline, the
+generated blocks fresh, the Athena workgroup's settings, and the Lake Formation grants."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
 
-from lakehouse.contracts import ContractRegistry
+from lakehouse.pipeline import Lake
+from lakehouse.stackgen import generate, logical_id, stale
 
-REPO = Path(__file__).resolve().parent.parent
+from .conftest import PIPELINES, REPO
+
+TEMPLATE = yaml_parse((REPO / "template.yaml").read_text(encoding="utf-8"))
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 
 
-TEMPLATE = yaml_parse((REPO / "template.yaml").read_text())
-RESOURCES = TEMPLATE["Resources"]
+def _of_type(kind: str) -> dict[str, Any]:
+    return {lid: r for lid, r in RESOURCES.items() if r["Type"] == kind}
 
 
-def _landing_rule_prefixes() -> dict[str, str]:
-    prefixes = {}
-    for name, resource in RESOURCES.items():
-        if resource["Type"] != "AWS::Events::Rule":
+def test_one_rule_sends_every_object_created_in_the_landing_bucket_to_the_queue() -> None:
+    """Issue 13: per-data-set rules dropped the events of unknown folders, so those files never got a state."""
+    rules = _of_type("AWS::Events::Rule")
+    assert list(rules) == ["LandingObjectCreatedRule"]
+    pattern = rules["LandingObjectCreatedRule"]["Properties"]["EventPattern"]
+    assert pattern == {"source": ["aws.s3"], "detail-type": ["Object Created"],
+                       "detail": {"bucket": {"name": [{"Ref": "LandingBucket"}]}}}  # no key prefix
+    targets = rules["LandingObjectCreatedRule"]["Properties"]["Targets"]
+    assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": ["LandingQueue", "Arn"]}]
+    statement = RESOURCES["LandingQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["LandingObjectCreatedRule",
+                                                                                   "Arn"]}
+
+
+def test_no_crawlers_are_left() -> None:
+    assert not _of_type("AWS::Glue::Crawler") and "CrawlerRole" not in RESOURCES
+
+
+def test_the_generated_state_machines_and_template_blocks_are_fresh() -> None:
+    """`lakehouse generate` writes what the template holds per pipeline; it must match pipelines/."""
+    out_of_date = stale(generate(Lake.load(PIPELINES), REPO), REPO)
+    assert not out_of_date, f"run `lakehouse generate`: stale {[str(p.relative_to(REPO)) for p in out_of_date]}"
+
+
+def test_every_pipeline_with_steps_has_its_state_machine_and_output_and_nothing_else_is_per_pipeline() -> None:
+    lake = Lake.load(PIPELINES)
+    machines = _of_type("AWS::Serverless::StateMachine")
+    assert set(machines) == {f"{logical_id(p.name)}StateMachine" for p in lake.pipelines.values() if p.steps}
+    for pipeline in (p for p in lake.pipelines.values() if p.steps):
+        assert f"{logical_id(pipeline.name)}StateMachineArn" in TEMPLATE["Outputs"]
+        schedule = RESOURCES.get(f"{logical_id(pipeline.name)}Schedule")
+        if pipeline.schedule:
+            assert schedule["Properties"]["ScheduleExpression"] == pipeline.schedule
+            assert schedule["Properties"]["State"] == {"Ref": "PipelineSchedules"}
+        else:
+            assert schedule is None
+    text = (REPO / "template.yaml").read_text(encoding="utf-8")
+    hand_written = text.split("# >>> generated")[0] + "".join(b.split("# <<< generated")[-1]
+                                                               for b in text.split("# >>> generated")[1:])
+    for pipeline in lake.pipelines:
+        assert not re.search(rf"\b{pipeline}\b", hand_written), f"{pipeline} appears outside the generated blocks"
+    for contract in lake.contracts.contracts:
+        assert contract.landing_prefix not in hand_written
+
+
+def test_the_scheduler_may_start_any_of_the_stacks_state_machines_only() -> None:
+    statement = RESOURCES["PipelineSchedulerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]
+    assert statement["Action"] == "states:StartExecution"
+    assert statement["Resource"]["Fn::Sub"].endswith(":stateMachine:${AWS::StackName}-*")
+
+
+def test_the_athena_workgroup_enforces_encrypted_results_and_a_scan_limit() -> None:
+    workgroup = RESOURCES["AthenaWorkGroup"]["Properties"]
+    configuration = workgroup["WorkGroupConfiguration"]
+    assert configuration["EnforceWorkGroupConfiguration"] is True
+    assert configuration["BytesScannedCutoffPerQuery"] == {"Ref": "AthenaBytesScannedCutoffPerQuery"}
+    assert configuration["EngineVersion"] == {"SelectedEngineVersion": "Athena engine version 3"}
+    assert configuration["PublishCloudWatchMetricsEnabled"] is True
+    results = configuration["ResultConfiguration"]
+    assert results["OutputLocation"] == {"Fn::Sub": "s3://${AthenaResultsBucket}/results/"}
+    kms, s3 = results["EncryptionConfiguration"]["Fn::If"][1:]
+    assert kms["EncryptionOption"] == "SSE_KMS" and s3 == {"EncryptionOption": "SSE_S3"}
+    assert TEMPLATE["Outputs"]["AthenaWorkGroupName"]["Value"] == {"Ref": "AthenaWorkGroup"}
+
+
+def test_athena_steps_run_in_the_stacks_workgroup_only() -> None:
+    for lid, machine in _of_type("AWS::Serverless::StateMachine").items():
+        substitutions = machine["Properties"]["DefinitionSubstitutions"]
+        if "AthenaWorkGroup" not in substitutions:
             continue
-        detail = resource["Properties"].get("EventPattern", {}).get("detail", {})
-        keys = detail.get("object", {}).get("key", [])
-        if keys and resource["Properties"]["EventPattern"].get("detail-type") == ["Object Created"]:
-            assert len(keys) == 1, f"{name}: one prefix per data set rule"
-            prefixes[keys[0]["prefix"]] = name
-    return prefixes
+        assert substitutions["AthenaWorkGroup"] == {"Ref": "AthenaWorkGroup"}
+        statements = machine["Properties"]["Policies"][1]["Statement"]
+        run = next(s for s in statements if isinstance(s, dict) and s.get("Sid") == "RunAthenaSteps")
+        assert run["Resource"]["Fn::Sub"].endswith(":workgroup/${AthenaWorkGroup}")
 
 
-def test_every_contract_has_its_landing_rule_and_no_rule_is_orphaned():
-    contracts = {c.landing_prefix: c.qualified_name for c in ContractRegistry.from_directory(REPO / "pipelines").contracts}
-    rules = _landing_rule_prefixes()
-    missing = {prefix: name for prefix, name in contracts.items() if prefix not in rules}
-    orphaned = {prefix: name for prefix, name in rules.items() if prefix not in contracts}
-    assert not missing, f"add an AWS::Events::Rule to template.yaml for each of these contracts: {missing}"
-    assert not orphaned, f"these rules match no contract's landing_prefix: {orphaned}"
+def test_lake_formation_mode_is_off_by_default_and_never_replaces_the_accounts_admins() -> None:
+    assert TEMPLATE["Parameters"]["LakeFormationMode"]["Default"] == "DISABLED"
+    assert not _of_type("AWS::LakeFormation::DataLakeSettings")
+    for lid, resource in {**_of_type("AWS::LakeFormation::PrincipalPermissions"),
+                          **_of_type("AWS::LakeFormation::Resource")}.items():
+        condition = resource.get("Condition", "")
+        assert condition == "UseLakeFormation" or condition.startswith("Grant"), lid
+    locations = {r["Properties"]["ResourceArn"]["Fn::GetAtt"][0] for r in _of_type("AWS::LakeFormation::Resource")
+                 .values()}
+    assert locations == {"RawBucket", "TrustedBucket", "CuratedBucket", "PresentationBucket"}
 
 
-def test_landing_rules_target_the_landing_queue_and_may_send_to_it():
-    queue_policy = RESOURCES["LandingQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
-    allowed = {ref["Fn::GetAtt"][0] for ref in queue_policy["Condition"]["ArnEquals"]["aws:SourceArn"]}
-    for rule in _landing_rule_prefixes().values():
-        targets = RESOURCES[rule]["Properties"]["Targets"]
-        assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": ["LandingQueue", "Arn"]}], rule
-        assert rule in allowed, f"LandingQueuePolicy does not let {rule} send messages"
+def test_each_pipeline_yaml_grant_is_one_table_for_one_principal_parameter() -> None:
+    """Issue 16: an ML principal may SELECT presentation.ratings_for_ml and nothing else."""
+    lake = Lake.load(PIPELINES)
+    grants = [(principal, step) for _, step in lake.all_steps() for principal in step.grants]
+    permissions = _of_type("AWS::LakeFormation::PrincipalPermissions")
+    for principal, step in grants:
+        resource = permissions[f"Grant{principal}{logical_id(step.name)}"]
+        assert resource["Condition"] == f"Grant{principal}"
+        assert TEMPLATE["Conditions"][f"Grant{principal}"] == {
+            "Fn::And": [{"Condition": "UseLakeFormation"}, {"Condition": f"Has{principal}"}]}
+        assert TEMPLATE["Parameters"][principal]["Default"] == ""
+        properties = resource["Properties"]
+        assert properties["Principal"] == {"DataLakePrincipalIdentifier": {"Ref": principal}}
+        assert properties["Resource"] == {"Table": {"CatalogId": {"Ref": "AWS::AccountId"},
+                                                    "DatabaseName": {"Ref": f"{step.zone.capitalize()}Database"},
+                                                    "Name": step.name}}
+        assert properties["Permissions"] == ["SELECT", "DESCRIBE"] and properties["PermissionsWithGrantOption"] == []
+    granted = [r for r in permissions.values() if r["Properties"]["Principal"]["DataLakePrincipalIdentifier"]
+               in [{"Ref": p} for p, _ in grants]]
+    assert len(granted) == len(grants)  # each principal gets exactly the tables pipeline.yaml names
 
 
-def test_convert_function_declares_every_variable_the_settings_read():
+def test_convert_function_declares_every_variable_the_settings_read() -> None:
     settings = (REPO / "layers/lakehouse/lakehouse/settings.py").read_text()
     required = set(re.findall(r'_required\("([A-Z_]+)"\)', settings))
     declared = set(RESOURCES["ConvertFunction"]["Properties"]["Environment"]["Variables"])
     declared |= set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
     assert required <= declared, f"not declared in template.yaml: {required - declared}"
+
+
+def test_the_glue_jobs_python_modules_are_pinned_as_in_the_lock() -> None:
+    """The job installs the library's packages itself (--additional-python-modules): the same versions as the
+    tested environment."""
+    pins = RESOURCES["PipelineStepJob"]["Properties"]["DefaultArguments"]["--additional-python-modules"].split(",")
+    lock = dict(line.split("==") for line in (REPO / "requirements-dev.txt").read_text().splitlines() if "==" in line)
+    for pin in pins:
+        name, version = pin.split("==")
+        assert lock.get(name) == version or lock.get(name.replace("-", "_")) == version, pin
