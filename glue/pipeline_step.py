@@ -40,15 +40,21 @@ def fetch_layer(arn: str, target: str, lambda_client: Any = None) -> str:
     return target
 
 
+def install_layers(argv: Sequence[str], lambda_client: Any = None, root: str | None = None) -> str:
+    """Unpack the library and pipelines layers named by the arguments, put the library on ``sys.path`` and return
+    the pipelines folder."""
+    root = root or tempfile.mkdtemp(prefix="lakehouse-layers-")
+    library = fetch_layer(_argument(argv, "--library-layer"), os.path.join(root, "library"), lambda_client)
+    sys.path.insert(0, os.path.join(library, "python"))  # a layer's Python packages live under python/
+    return fetch_layer(_argument(argv, "--pipelines-layer"), os.path.join(root, "pipelines"), lambda_client)
+
+
 def locate(argv: Sequence[str], lambda_client: Any = None) -> str | None:
     """Make ``lakehouse`` importable and return the pipelines folder (None: the caller's default)."""
     try:
         import lakehouse  # noqa: F401 - only asks whether it is there
     except ImportError:
-        root = tempfile.mkdtemp(prefix="lakehouse-layers-")
-        library = fetch_layer(_argument(argv, "--library-layer"), os.path.join(root, "library"), lambda_client)
-        sys.path.insert(0, os.path.join(library, "python"))  # a layer's Python packages live under python/
-        return fetch_layer(_argument(argv, "--pipelines-layer"), os.path.join(root, "pipelines"), lambda_client)
+        return install_layers(argv, lambda_client)
     return None
 
 
