@@ -119,6 +119,13 @@ class InProcessInvoker:
         with self._lock:
             return self.handler(event, LambdaContext(self.function.name))
 
+    def reload(self) -> None:
+        """A new deployment of the function: contracts are read again on the next event (a cold start)."""
+        with self._lock:
+            runtime = getattr(sys.modules.get(self.handler.__module__), "runtime", None)
+            if runtime is not None and hasattr(runtime, "cache_clear"):
+                runtime.cache_clear()
+
     def close(self) -> None:
         """Give the process its environment back (the function's variables were set process-wide)."""
         for name, value in self._saved_env.items():
