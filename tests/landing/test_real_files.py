@@ -178,6 +178,18 @@ def test_a_json_array_parse_error_quotes_no_pii(tmp_path):
     _assert_no_secret(json.dumps(error.reason()))
 
 
+def test_a_json_key_that_is_no_column_is_not_named_when_the_contract_has_pii(tmp_path):
+    """Finding 7: a key that is no column may be data (records keyed by card number); with a pii column in the
+    contract its name is withheld, without one it is named as before."""
+    c = with_column(contract("stedi.customer"), "phone", pii=True)
+    body = jsonl(CUSTOMER, {**CUSTOMER, "6835-5177-8166-5873": {"limit": 100}})
+    error = rejected(tmp_path, c, body, "c.json")
+    assert error.row_errors.kept[0].row == 2
+    _assert_no_secret(json.dumps(error.reason()))
+    plain = rejected(tmp_path / "plain", contract("stedi.customer"), jsonl({**CUSTOMER, "loyalty": "gold"}), "c.json")
+    assert plain.row_errors.kept[0].column == "loyalty"
+
+
 @pytest.mark.parametrize(
     "body",
     [

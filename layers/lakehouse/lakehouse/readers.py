@@ -407,6 +407,7 @@ class _RecordBuilder:
     def __init__(self, contract: Contract):
         self.declared = {c.name for c in contract.columns}
         self.reject_unknown = contract.unknown_columns == "reject"
+        self.name_unknown = not contract.has_pii  # a key that is no column may be data (a card number as a key)
 
     def record(self, events: Iterator[tuple[str, Any]], first: tuple[str, Any]) -> _Record | _BadRecord:
         """The record whose first event is ``first``; consumes its events up to its end."""
@@ -427,7 +428,7 @@ class _RecordBuilder:
             if event == "map_key":
                 key = value
                 if key in seen:
-                    record.problems.append((key, "the key appears more than once in the record"))
+                    record.problems.append(self._about(key, "the key appears more than once in the record"))
                 seen.add(key)
                 continue
             nested = event in ("start_map", "start_array")
@@ -437,7 +438,7 @@ class _RecordBuilder:
                 if self.reject_unknown:
                     unknown += 1
                     if unknown <= _MAX_UNKNOWN_NAMED:
-                        record.problems.append((key, "unknown column (unknown_columns: reject)"))
+                        record.problems.append(self._about(key, "unknown column (unknown_columns: reject)"))
                 continue
             if nested:
                 kind = "object" if event == "start_map" else "array"
@@ -447,6 +448,13 @@ class _RecordBuilder:
             record.values[key] = text
             record.size += len(text) if text else 0
         return _BadRecord("the record is not closed")
+
+
+    def _about(self, key: str | None, problem: str) -> tuple[str | None, str]:
+        """A problem with a key: named when it is a declared column or the contract has no pii column."""
+        if key in self.declared or self.name_unknown:
+            return key, problem
+        return None, f"{problem} (a key {WITHHELD})"
 
 
 def _skip(events: Iterator[tuple[str, Any]], depth: int) -> None:
