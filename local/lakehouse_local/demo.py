@@ -7,6 +7,7 @@ replacing rows, a contract's new column flowing through, time travel to the firs
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -42,9 +43,13 @@ def run_demo(pipelines: list[str], *, landings: list[Path] | None = None, docker
     definition = Lake.load(pipelines_dir)
     for name in pipelines:
         definition.pipeline(name)  # an unknown pipeline fails here, naming the known ones
-    batches = landings or [b for name in pipelines for b in sample_batches(name, pipelines_dir)]
+    # A batch lands before the pipelines run: --landing folders one by one, else the samples' first batch of every
+    # pipeline together, then their second batch...
+    batches = [[folder] for folder in landings] if landings else [
+        [b for b in group if b is not None]
+        for group in itertools.zip_longest(*(sample_batches(name, pipelines_dir) for name in pipelines))]
     say(f"lakehouse demo: pipelines {', '.join(pipelines)}; {len(batches)} landing batch(es): "
-        + ", ".join(shown(b) for b in batches))
+        + "; ".join(", ".join(shown(f) for f in batch) for batch in batches))
     lake = LocalLake.start(port=port, docker=docker, say=say, log=log, pipelines_dir=pipelines_dir,
                            persistence="write", fresh=fresh)
     keys: list[str] = []
@@ -55,9 +60,10 @@ def run_demo(pipelines: list[str], *, landings: list[Path] | None = None, docker
             f"in {time.monotonic() - started:.1f}s")
         if lake.restored and lake.restored.objects:
             say(f"{lake.restored.describe()} (`lakehouse demo --fresh` starts empty)")
-        for number, folder in enumerate(batches, start=1):
-            uploaded = lake.upload(folder)
-            say(f"batch {number}: uploaded {len(uploaded)} files from {shown(folder)} to s3://{lake.landing_bucket}/")
+        for number, batch in enumerate(batches, start=1):
+            uploaded = [key for folder in batch for key in lake.upload(folder)]
+            say(f"batch {number}: uploaded {len(uploaded)} files from {', '.join(shown(f) for f in batch)} to "
+                f"s3://{lake.landing_bucket}/")
             lake.wait_for_objects(uploaded)
             keys += [k for k in uploaded if k not in keys]
             for name in pipelines:

@@ -32,6 +32,17 @@ def _model(pipelines_dir: Path | None = None) -> Any:
     return Lake.load(pipelines_dir or default_pipelines())
 
 
+def _model_if_valid() -> Any:
+    """The lake's model, or None when pipelines/ does not load (status and quarantine still show the ledger)."""
+    from lakehouse.pipeline import PipelineError
+
+    try:
+        return _model()
+    except PipelineError as exc:
+        print(f"warning: {exc}; data sets without objects are not listed", file=sys.stderr)
+        return None
+
+
 def _emit(args: argparse.Namespace, data: Any, text: Callable[[Any], str]) -> None:
     from .views import as_json
 
@@ -57,7 +68,7 @@ def _status(args: argparse.Namespace) -> int:
     from . import ops, views
 
     try:
-        model = _model()
+        model = _model_if_valid()
         with _console(args, "status") as (say, log), \
                 open_target(args.stack, "read", region=args.region, say=say, log=log) as target:
             report = ops.status(target, model, limit=args.executions)
@@ -71,7 +82,7 @@ def _quarantine(args: argparse.Namespace) -> int:
     from . import ops, views
 
     try:
-        model = _model()
+        model = _model_if_valid()
         with _console(args, "quarantine") as (say, log), \
                 open_target(args.stack, "read", region=args.region, say=say, log=log) as target:
             items = ops.quarantine(target, model, args.dataset)

@@ -1,88 +1,129 @@
-"""`lakehouse demo` end to end, in this process: local AWS (moto server), the stack from template.yaml, the real
-ConvertFunction handler behind the SQS poller, the real ASL on moto's interpreter, the real Glue script in local
-Spark, crawler tables, and the report (stdout and --json)."""
+"""`lakehouse demo` end to end: local AWS (moto server), the stack from template.yaml, the real ConvertFunction handler
+behind the SQS poller, the real ASL on moto's interpreter, the real Glue job in local Spark on Iceberg, the report,
+a quiet console, and the lake kept for the next command.
+
+One subprocess runs every shipped example with data (stedi, weblogs) and a pipeline scaffolded by `lakehouse new
+pipeline` plus one SQL file, in a copy of pipelines/, exactly as a user's terminal sees it (the JVM's output too).
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
-
 from lakehouse_local.cli import main
+
+from .conftest import landing_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
+REPO = Path(__file__).resolve().parents[2]
 STEDI_TABLES = {
     "customer_landing": "raw", "accelerometer_landing": "raw", "step_trainer_landing": "raw",
     "customer_trusted": "trusted", "accelerometer_trusted": "trusted", "step_trainer_trusted": "trusted",
     "customer_curated": "curated", "machine_learning_curated": "curated",
 }
 WEBLOGS_TABLES = {
-    "useractivity": "raw", "userprofile": "raw", "zipcodes": "raw",
-    "useractivity_flat": "trusted", "userprofile_secure": "trusted",
+    "useractivity": "raw", "userprofile": "raw", "zipcodes": "raw", "useractivity_flat": "trusted",
+    "userprofile_secure": "trusted", "activity_by_profile": "curated", "page_views_by_state": "curated",
 }
+SALES_SQL = """-- the one SQL file written by hand: totals per day
+SELECT created_on, count(*) AS records, sum(amount) AS amount
+FROM raw.records
+GROUP BY created_on
+"""
+# What the terminal may show on a good run: the log file's path, progress lines and the report. Anything else (a
+# JSON log line, a Spark/Ivy/SLF4J banner, a warning, a traceback) belongs in the log file.
+PROGRESS = re.compile(
+    r"^(logs: |lakehouse demo: |local AWS at |batch \d+: |  object |execution |  state  |  glue   |regenerated |"
+    r"the lake is saved in |== report|  (raw|trusted|curated|presentation) |  objects: |  alerts: |"
+    r"  execution: |$)")
 
 
-def _demo(capsys: pytest.CaptureFixture[str], tmp_path: Path, *args: str) -> tuple[int, dict, str]:
-    out = tmp_path / "out.json"
-    code = main(["demo", *args, "--json", str(out)])
-    return code, json.loads(out.read_text()), capsys.readouterr().out
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("demo")
+    home, pipelines = root / "home", root / "pipelines"
+    shutil.copytree(REPO / "pipelines", pipelines)
+    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "LAKEHOUSE_PIPELINES_DIR": str(pipelines)}
+    lakehouse = [sys.executable, "-m", "lakehouse_local.cli"]
+    scaffold = subprocess.run([*lakehouse, "new", "pipeline", "sales"], env=env, cwd=root, capture_output=True,
+                              text=True, check=False)
+    assert scaffold.returncode == 0, scaffold.stdout + scaffold.stderr
+    (pipelines / "sales" / "steps" / "records_trusted.sql").write_text(SALES_SQL)
+    report_file = root / "report.json"
+    result = subprocess.run(
+        [*lakehouse, "demo", "--pipeline", "stedi", "--pipeline", "weblogs", "--pipeline", "sales", "--fresh",
+         "--json", str(report_file)],
+        env=env, cwd=root, capture_output=True, text=True, check=False, timeout=900)
+    saved = {name: os.environ.get(name) for name in ("LAKEHOUSE_HOME", "LAKEHOUSE_PIPELINES_DIR")}
+    os.environ.update(LAKEHOUSE_HOME=str(home), LAKEHOUSE_PIPELINES_DIR=str(pipelines))
+    yield {"result": result, "report": json.loads(report_file.read_text()) if report_file.is_file() else None,
+           "home": home}
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
-def test_stedi_landing_folder_reports_every_table_with_rows(
-    stedi_landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, report, printed = _demo(capsys, tmp_path, "--pipeline", "stedi", "--landing", str(stedi_landing))
-    assert code == 0, printed
-    assert report["pipeline"] == "stedi"
-    assert report["execution"]["status"] == "SUCCEEDED"
-    assert report["execution"]["failed_state"] is None
-    for table, zone in STEDI_TABLES.items():
+def test_every_pipeline_succeeds_with_rows_in_every_table(demo: dict[str, Any]) -> None:
+    result, report = demo["result"], demo["report"]
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert [(e["pipeline"], e["status"]) for e in report["executions"]] == [
+        ("stedi", "SUCCEEDED"), ("weblogs", "SUCCEEDED"), ("sales", "SUCCEEDED")]
+    for table, zone in {**STEDI_TABLES, **WEBLOGS_TABLES, "records": "raw", "records_trusted": "trusted"}.items():
         assert report["tables"][table]["zone"] == zone
-        assert report["tables"][table]["database"] == f"lakehouse_local_{zone}"
         assert report["tables"][table]["rows"] > 0, (table, report["tables"][table])
-    keys = sorted(p.relative_to(stedi_landing).as_posix() for p in stedi_landing.rglob("*") if p.is_file())
-    assert sorted(o["key"] for o in report["objects"]) == keys
-    assert all(o["status"] == "converted" and o["rows"] > 0 and o["reason"] is None for o in report["objects"])
-    raw_rows = sum(report["tables"][t]["rows"] for t, z in STEDI_TABLES.items() if z == "raw")
-    assert raw_rows == sum(o["rows"] for o in report["objects"])
+    assert report["tables"]["records_trusted"]["rows"] == 3  # three days in the scaffold's example file
+    raw = sum(t["rows"] for t in report["tables"].values() if t["zone"] == "raw")
+    assert raw == sum(o["rows"] for o in report["objects"])
+    assert all(o["status"] == "converted" for o in report["objects"])
     assert report["alerts"] == []
-    # progress as it goes: objects, states, Glue steps with rows, then the report
-    assert "object converted" in printed
-    assert "state  customer_trusted.QualityGate" in printed
-    assert "glue   machine_learning_curated (build): SUCCEEDED" in printed
-    assert "execution: SUCCEEDED" in printed
 
 
-def test_accelerometer_only_fails_at_the_gate_with_an_alert(
-    accelerometer_only_landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, report, printed = _demo(capsys, tmp_path, "--pipeline", "stedi", "--landing",
-                                  str(accelerometer_only_landing))
+def test_a_good_run_shows_progress_and_the_report_only(demo: dict[str, Any]) -> None:
+    """Issue 17: no function log lines, Spark banners or warnings on the terminal; they are in the log file."""
+    result = demo["result"]
+    lines = (result.stdout + result.stderr).splitlines()
+    assert not [line for line in lines if not PROGRESS.match(line)]
+    assert "  state  customer_trusted" in lines and "  execution: sales batch 1: SUCCEEDED" in lines
+    log = demo["home"] / lines[0].removeprefix("logs: ")
+    assert lines[0].startswith("logs: ") and log.is_file() and log.stat().st_size > 0
+
+
+def test_the_lake_is_kept_for_the_next_command(demo: dict[str, Any]) -> None:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["status", "--json"]) == 0
+    status = json.loads(out.getvalue())
+    assert status["objects"] == len(demo["report"]["objects"])
+    ran = {p["pipeline"]: [e["status"] for e in p["executions"]] for p in status["pipelines"]}
+    assert ran["stedi"] == ran["weblogs"] == ran["sales"] == ["SUCCEEDED"]
+
+
+def test_accelerometer_only_fails_at_the_first_step_with_one_alert(tmp_path: Path, demo: dict[str, Any],
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    landing = landing_folder(tmp_path / "landing", "stedi", ["accelerometer"])
+    out = tmp_path / "out.json"
+    code = main(["demo", "--pipeline", "stedi", "--fresh", "--landing", str(landing), "--json", str(out)])
+    printed = capsys.readouterr().out
     assert code == 1
-    execution = report["execution"]
+    execution = json.loads(out.read_text())["execution"]
     assert execution["status"] == "FAILED"
-    assert execution["failed_state"] == "customer_trusted.QualityGate"
+    assert execution["failed_state"] == "customer_trusted"
     assert execution["error"] == "States.TaskFailed"
-    assert "customer_trusted row_count" in execution["cause"]
-    assert len(report["alerts"]) == 1
-    alert = report["alerts"][0]
-    assert alert["subject"] == "[lakehouse-local] pipeline stedi failed"
-    message = json.loads(alert["message"])
-    assert message["failed_state"] == "customer_trusted.QualityGate"
-    assert message["pipeline"] == "stedi"
-    assert report["tables"]["accelerometer_landing"]["rows"] > 0
-    assert report["tables"]["customer_landing"]["rows"] == 0
-    assert "failed state: customer_trusted.QualityGate" in printed
-
-
-def test_weblogs_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, report, printed = _demo(capsys, tmp_path, "--pipeline", "weblogs")
-    assert code == 0, printed
-    assert report["execution"]["status"] == "SUCCEEDED"
-    for table, zone in WEBLOGS_TABLES.items():
-        assert report["tables"][table]["zone"] == zone
-        assert report["tables"][table]["rows"] > 0, (table, report["tables"][table])
-    assert {t["zone"] for t in report["tables"].values()} == {"raw", "trusted", "curated"}
-    assert all(t["rows"] > 0 for t in report["tables"].values()), report["tables"]
+    assert "customer_trusted row_count(min=1)" in execution["cause"]
+    alerts = json.loads(out.read_text())["alerts"]
+    assert len(alerts) == 1 and json.loads(alerts[0]["message"])["failed_state"] == "customer_trusted"
+    assert "failed state: customer_trusted" in printed
