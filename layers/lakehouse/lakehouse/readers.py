@@ -574,13 +574,13 @@ def jsonl_records(reader: io.BufferedReader, contract: Contract) -> Iterator[tup
             raise FileRejected("line_too_long", f"line {number} is longer than {MAX_BLOCK_SIZE >> 20} MiB")
         if number == 1 and line.startswith(UTF8_BOM):
             line = line[3:]
+        if len(line) > FLAT_LINE_BYTES:  # json would build every nested value of it: events instead
+            yield from _event_records(line, builder, number)
+            continue
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise FileRejected("encoding_error", f"line {number}, byte {exc.start + 1}: not valid UTF-8") from None
-        if len(line) > FLAT_LINE_BYTES:  # json would build every nested value of it: events instead
-            yield from _event_records(line, builder, number)
-            continue
         position = _WHITESPACE.match(text, 0).end()  # type: ignore[union-attr]
         while position < len(text):
             try:
@@ -627,7 +627,8 @@ def _event_records(line: bytes, builder: _RecordBuilder, number: int) -> Iterato
     """Records of one long line, parsed as events: nested values are skipped, never built."""
     import ijson
 
-    events = ijson.basic_parse(io.BytesIO(line), use_float=False, multiple_values=True)
+    # through _Limited: ijson's C parser would write "?" for a lone surrogate escape
+    events = ijson.basic_parse(_Limited(io.BufferedReader(io.BytesIO(line))), use_float=False, multiple_values=True)
     try:
         for first in events:
             yield builder.record(events, first), ""
