@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from lakehouse.contracts import ContractError, ContractRegistry, load_contract
 
 GOOD = """

@@ -7,19 +7,18 @@ import gzip
 import io
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from lakehouse.contracts import Contract, ContractRegistry
 from lakehouse.convert import convert
 from lakehouse.outcomes import FileRejected, Lineage, ObjectIgnored
 
 REGISTRY = ContractRegistry.from_directory(Path(__file__).resolve().parents[2] / "pipelines")
-NOW = datetime(2026, 11, 22, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
 
 def contract(qualified: str, **changes) -> Contract:
@@ -75,7 +74,7 @@ def test_csv_converts_with_declared_types_and_lineage(tmp_path):
 def test_tsv_converts(tmp_path):
     c = contract("weblogs.useractivity", format=contract("weblogs.useractivity").format.model_copy(update={"type": "tsv"}))
     body = (ACTIVITY_HEADER + ACTIVITY_ROW).replace(b",", b"\t")
-    result, table = run(tmp_path, c, body)
+    _, table = run(tmp_path, c, body)
     assert table.column("request")[0].as_py() == "GET /petstore/Cats/Treats"
 
 
@@ -103,7 +102,7 @@ def test_gzip_is_decompressed_by_extension(tmp_path):
 
 
 def test_utf8_bom_is_skipped(tmp_path):
-    result, table = run(tmp_path, contract("weblogs.useractivity"), b"\xef\xbb\xbf" + ACTIVITY_HEADER + ACTIVITY_ROW)
+    _, table = run(tmp_path, contract("weblogs.useractivity"), b"\xef\xbb\xbf" + ACTIVITY_HEADER + ACTIVITY_ROW)
     assert table.column("ip_address")[0].as_py() == "10.0.0.1"
 
 
@@ -325,7 +324,7 @@ def test_json_that_python_refuses_is_a_row_error_not_a_crash(tmp_path):
 
 def test_large_output_rolls_over_to_numbered_files(tmp_path, monkeypatch):
     """Past MAX_FILE_BYTES a partition's output continues in <name>-00001.parquet ...; every row lands once."""
-    import lakehouse.writer as writer
+    from lakehouse import writer
 
     monkeypatch.setattr(writer, "ROW_GROUP_BYTES", 1)  # every write is a row group
     monkeypatch.setattr(writer, "MAX_FILE_BYTES", 2)  # and every row group after the first starts a new file

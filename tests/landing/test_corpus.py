@@ -14,13 +14,12 @@ import gzip
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote_plus
 
 import pytest
-
 from lakehouse.readers import DEFAULT_BLOCK_SIZE
 
 from .conftest import LANDING, REPO, event_for, sqs_batch

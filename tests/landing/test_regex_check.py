@@ -5,7 +5,6 @@ import random
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-
 from lakehouse.regex_check import _all_match, _whole_chunk_form, mismatches
 
 IP = r"^[0-9a-fA-F.:]+$"
