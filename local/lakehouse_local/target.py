@@ -175,3 +175,11 @@ def open_target(stack: str | None, mode: Mode, *, region: str | None = None,
         yield _from_lake(lake, pipelines_dir)
     finally:
         lake.stop()
+
+
+@contextlib.contextmanager
+def local_endpoint(say: Callable[[str], None] = lambda text: None, log: TextIO | None = None) -> Iterator[str]:
+    """The endpoint of the local lake for a read-only command (`lakehouse query`): the running `lakehouse up`'s, else
+    that of the kept lake started in this process (without the poller) until the block ends."""
+    with open_target(None, "read", say=say, log=log) as target:
+        yield str(target.endpoint)
