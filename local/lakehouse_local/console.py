@@ -27,14 +27,14 @@ def log_dir() -> Path:
     return home() / "logs"
 
 
-def _configure_logging(stream: TextIO, verbose: bool) -> None:
+def _configure_logging(stream: TextIO, verbose: bool, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    root.setLevel(level)
     for name in ("botocore", "boto3", "urllib3", "werkzeug", "py4j", "s3transfer"):
         logging.getLogger(name).setLevel(logging.WARNING)
     if not verbose:  # moto logs every caught state failure at ERROR; the report shows the failure instead
@@ -84,7 +84,8 @@ def _to_log_file(command: str, terminal: TextIO, announce: bool) -> Iterator[tup
     saved_stderr = sys.stderr
     os.dup2(log.fileno(), 2)
     sys.stderr = log
-    _configure_logging(log, verbose=False)
+    # a short command's log file is shown only when it holds something: libraries' INFO lines are not that
+    _configure_logging(log, verbose=False, level=logging.INFO if announce else logging.WARNING)
     try:
         with warnings.catch_warnings():
             def to_log(message: Warning | str, category: type[Warning], filename: str, lineno: int,

@@ -32,12 +32,12 @@ def _model(pipelines_dir: Path | None = None) -> Any:
     return Lake.load(pipelines_dir or default_pipelines())
 
 
-def _model_if_valid() -> Any:
+def _model_if_valid(pipelines_dir: Path) -> Any:
     """The lake's model, or None when pipelines/ does not load (status and quarantine still show the ledger)."""
     from lakehouse.pipeline import PipelineError
 
     try:
-        return _model()
+        return _model(pipelines_dir)
     except PipelineError as exc:
         print(f"warning: {exc}; data sets without objects are not listed", file=sys.stderr)
         return None
@@ -68,9 +68,9 @@ def _status(args: argparse.Namespace) -> int:
     from . import ops, views
 
     try:
-        model = _model_if_valid()
         with _console(args, "status") as (say, log), \
                 open_target(args.stack, "read", region=args.region, say=say, log=log) as target:
+            model = _model_if_valid(target.pipelines_dir)
             report = ops.status(target, model, limit=args.executions)
     except _expected_errors() as exc:
         return _error(str(exc))
@@ -82,9 +82,9 @@ def _quarantine(args: argparse.Namespace) -> int:
     from . import ops, views
 
     try:
-        model = _model_if_valid()
         with _console(args, "quarantine") as (say, log), \
                 open_target(args.stack, "read", region=args.region, say=say, log=log) as target:
+            model = _model_if_valid(target.pipelines_dir)
             items = ops.quarantine(target, model, args.dataset)
     except _expected_errors() as exc:
         return _error(str(exc))
@@ -99,10 +99,10 @@ def _replay(args: argparse.Namespace) -> int:
     if args.dataset and not args.state or args.state and not args.dataset:
         return _error("--dataset and --state go together (or give --prefix)")
     try:
-        model = _model()
         since = ops.parse_since(args.since)
         with _console(args, "replay", announce=True) as (say, log), \
                 open_target(args.stack, "write", region=args.region, say=say, log=log) as target:
+            model = _model(target.pipelines_dir)
             entries = ops.select(target, model, prefix=args.prefix, dataset=args.dataset, state=args.state,
                                  since=since)
             if not entries:
@@ -175,10 +175,6 @@ def _run(args: argparse.Namespace) -> int:
         model.pipeline(args.pipeline)
         with _console(args, "run", announce=True) as (say, log), \
                 open_target(args.stack, "write", region=args.region, say=say, log=log) as target:
-            if target.lake is not None:
-                from .commands import regenerate
-
-                regenerate(say, target.pipelines_dir)
             started = ops.start_run(target, args.pipeline, from_step=args.from_step, full_refresh=args.full_refresh,
                                     model=model, name=args.name)
             say(f"execution {started['name']} of {args.pipeline} on {target.where}")
@@ -279,8 +275,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     replay = sub.add_parser(
         "replay", help="send objects' events through the landing path again (e.g. after a contract fix)",
         description="Sends each selected object's S3 'Object Created' event (its current version, as EventBridge "
-        "delivers it) to the landing queue, marked with a new replay id that the converter folds into its "
-        "idempotency key: the replay is processed, an accidental duplicate of it is not. Objects being converted "
+        "delivers it, marked with a replay id) to the landing queue, after deleting the converter's idempotency "
+        "record of the object's completed conversion, which the replayed event would otherwise hit: the replay is "
+        "processed, and an accidental duplicate of it is swallowed by the record it makes. Objects being converted "
         "are left out. Running it twice is safe: a converted object no longer matches --state quarantined, and "
         "converting an object again gives the same rows. Waits for the outcomes with --wait (always when the lake "
         "runs in this process). Exits 1 when a replayed object did not end converted.")

@@ -69,9 +69,16 @@ def run(args: argparse.Namespace) -> int:
             from .deployed import athena_rows
 
             rows, columns = athena_rows(args.stack, args.sql, region=args.region)
+        elif args.endpoint:
+            rows, columns = local_rows(args.sql, args.endpoint)
         else:
-            endpoint = args.endpoint or local_endpoint()
-            rows, columns = local_rows(args.sql, endpoint)
+            from .console import quiet
+            from .target import local_endpoint
+
+            # a running `lakehouse up`, else the lake kept in .lakehouse/ started here for the query (no poller)
+            with quiet("query", False, out=sys.stderr, announce=False) as (say, log), \
+                    local_endpoint(say, log) as endpoint:
+                rows, columns = local_rows(args.sql, endpoint)
     except (QueryError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -80,16 +87,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(table_text(rows, columns))
     return 0
-
-
-def local_endpoint() -> str:
-    """The endpoint of a running `lakehouse up` (it writes .lakehouse/up.json)."""
-    from .stack import REPO
-
-    marker = REPO / ".lakehouse" / "up.json"
-    if not marker.is_file():
-        raise LookupError("no local lake is running: start one with `lakehouse up` (in another terminal)")
-    return str(json.loads(marker.read_text(encoding="utf-8"))["endpoint"])
 
 
 def register(sub: argparse._SubParsersAction) -> None:

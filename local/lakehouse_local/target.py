@@ -167,6 +167,9 @@ def open_target(stack: str | None, mode: Mode, *, region: str | None = None,
     if mode == "read":
         lake = LocalLake.start(pipelines_dir=pipelines_dir, persistence="read", poll=False, say=say, log=log)
     else:
+        from .commands import regenerate
+
+        regenerate(say, pipelines_dir)  # the state machines `sam build` would deploy now, as `demo` and `up` do
         lake = LocalLake.start(pipelines_dir=pipelines_dir, persistence="write", say=say, log=log)
     try:
         if not (lake.restored and lake.restored.objects):

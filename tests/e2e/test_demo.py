@@ -110,6 +110,10 @@ def test_the_lake_is_kept_for_the_next_command(demo: dict[str, Any]) -> None:
     assert status["objects"] == len(demo["report"]["objects"])
     ran = {p["pipeline"]: [e["status"] for e in p["executions"]] for p in status["pipelines"]}
     assert ran["stedi"] == ran["weblogs"] == ran["sales"] == ["SUCCEEDED"]
+    out = io.StringIO()
+    with redirect_stdout(out):  # issue 15: `lakehouse query` on the lake the last demo left, with no `up` running
+        assert main(["query", "--json", "SELECT count(*) AS n FROM curated.machine_learning_curated"]) == 0
+    assert json.loads(out.getvalue()) == [{"n": demo["report"]["tables"]["machine_learning_curated"]["rows"]}]
 
 
 def test_accelerometer_only_fails_at_the_first_step_with_one_alert(tmp_path: Path, demo: dict[str, Any],

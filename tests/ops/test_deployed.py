@@ -28,6 +28,10 @@ TEMPLATE = {
             "QueueName": "lakehouse-dev-landing",
             "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["LandingDeadLetterQueue", "Arn"]},
                               "maxReceiveCount": 5}}},
+        "IdempotencyTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
+            "TableName": "lakehouse-dev-idempotency", "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]}},
         "ObjectLedgerTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
             "TableName": "lakehouse-dev-ledger", "BillingMode": "PAY_PER_REQUEST",
             "AttributeDefinitions": [{"AttributeName": "object_uri", "AttributeType": "S"}],
@@ -60,6 +64,13 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             getattr(entry, state)(*{"converted": (1, 0, []), "quarantined": ("missing_columns", "no email", "", ""),
                                     "ignored": ("unknown_prefix", "no contract")}[state])
             ledger.record(entry)
+        records = boto3.client("dynamodb")
+        for record_id, status, key in (("done#b", "COMPLETED", "stedi/customer/b.json"),
+                                       ("busy#b", "INPROGRESS", None), ("done#a", "COMPLETED", "stedi/customer/a.json")):
+            item = {"id": {"S": record_id}, "status": {"S": status}}
+            if key:  # what Powertools saves: the conversion's response, naming the object
+                item["data"] = {"S": json.dumps({"object": f"s3://{landing}/{key}", "state": "quarantined"})}
+            records.put_item(TableName="lakehouse-dev-idempotency", Item=item)
         yield {"landing": landing}
 
 
@@ -97,6 +108,9 @@ def test_replay_sends_the_eventbridge_event_to_the_deployed_landing_queue(stack:
     assert event["detail"]["object"]["key"] == "stedi/customer/b.json"
     assert event["detail"][ops.REPLAY_FIELD] == result["replay_id"]
     assert event["time"] == "2026-11-27T10:00:00Z" and event["account"] == "123456789012"
+    # the replayed object's completed conversion is forgotten, so that the function converts it again
+    left = boto3.client("dynamodb").scan(TableName="lakehouse-dev-idempotency")["Items"]
+    assert sorted(i["id"]["S"] for i in left) == ["busy#b", "done#a"]
 
 
 def test_redrive_on_aws_starts_a_message_move_task(stack: dict[str, Any]) -> None:

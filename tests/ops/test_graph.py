@@ -62,3 +62,14 @@ def test_the_svg_is_well_formed_with_a_box_per_node_and_a_path_per_edge(tmp_path
 def test_an_unknown_pipeline_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["graph", "--pipeline", "nope"]) == 2
     assert "lakehouse new pipeline nope" in capsys.readouterr().err
+
+
+def test_the_readme_pictures_are_the_pipelines_as_they_are() -> None:
+    """README "The example pipelines": each picture marked `<!-- lakehouse graph --pipeline P -->` is today's
+    output (regenerate with `lakehouse graph --pipeline P`)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = re.findall(r"<!-- lakehouse graph --pipeline (\w+) -->\n```mermaid\n(.*?)```\n", readme, re.DOTALL)
+    assert {name for name, _ in shown} >= {"stedi", "weblogs"}
+    lake = Lake.load(REPO / "pipelines")
+    for name, picture in shown:
+        assert picture == graph.mermaid(graph.build(lake, lake.pipeline(name))), f"README picture of {name} is stale"
