@@ -39,22 +39,24 @@ def test_columns_are_inferred_from_json_lines_keys(tmp_path: Path) -> None:
                                                             ("score", "double"), ("ok", "boolean")]
 
 
-def test_new_dataset_writes_a_contract_that_routes_its_folder(pipelines: Path) -> None:
-    sample = REPO / "pipelines" / "retail" / "samples" / "retail" / "orders" / "orders-2026-11.csv"
+def test_new_dataset_writes_a_contract_that_routes_its_folder(pipelines: Path, tmp_path: Path) -> None:
+    sample = tmp_path / "returns-2026-11.csv"
+    sample.write_text("order_id,order_date,reason\n10100,2026-11-03,damaged\n10101,2026-11-04,\n")
     contract_path, copied = new_dataset(pipelines, "retail", "returns", sample)
     assert contract_path == pipelines / "retail" / "contracts" / "returns.yaml"
     assert copied == pipelines / "retail" / "samples" / "retail" / "returns" / sample.name
     contract = ContractRegistry.from_directory(pipelines).resolve("retail/returns/2026-11.csv")
     assert contract is not None and contract.table == "returns" and contract.format.type == "csv"
-    assert contract.column("order_date").type == "date"
+    assert [(c.name, c.type) for c in contract.columns] == [("order_id", "bigint"), ("order_date", "date"),
+                                                            ("reason", "string")]
     with pytest.raises(ScaffoldError, match="exists already"):
         new_dataset(pipelines, "retail", "returns", sample)
 
 
 def test_a_taken_table_name_gets_the_pipeline_prefix(pipelines: Path) -> None:
-    new_dataset(pipelines, "sales", "orders")  # retail.orders already writes raw table "orders"
-    contract = ContractRegistry.from_directory(pipelines).get("sales", "orders")
-    assert contract.table == "sales_orders"
+    new_dataset(pipelines, "sales", "customer_landing")  # stedi.customer already writes raw table "customer_landing"
+    contract = ContractRegistry.from_directory(pipelines).get("sales", "customer_landing")
+    assert contract.table == "sales_customer_landing"
 
 
 def test_new_pipeline_loads_and_generates_a_state_machine(pipelines: Path) -> None:
