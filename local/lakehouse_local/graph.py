@@ -50,7 +50,7 @@ def _step_details(step: Step) -> list[str]:
     if step.incremental:
         mode += ", incremental"
     if step.engine == "athena":
-        mode = f"athena {step.materialize}"
+        mode = step.materialize  # an Iceberg table (CTAS, then MERGE) or a view
     return [f"{step.engine}: {mode}"]
 
 
