@@ -51,15 +51,15 @@ def _prune(folder: Path) -> None:
 def quiet(command: str, verbose: bool, out: TextIO | None = None,
           announce: bool = True) -> Iterator[tuple[Callable[[str], None], TextIO | None]]:
     """Yields ``(say, log)``: ``say`` prints a progress line on the terminal (``out``: stdout, or stderr when
-    stdout carries JSON), ``log`` is the log file (None when verbose: then everything stays on the terminal).
+    stdout carries JSON), ``log`` is where the function's log lines go: the log file, or stderr when verbose.
 
     ``announce``: print the log file's path first (long commands, whose log one may follow); otherwise it is
     printed at the end, and only when something was logged (a short command that logged nothing leaves no file).
     """
     terminal = out or sys.stdout
-    if verbose:
+    if verbose:  # the function's log lines, library logging and the JVM's output stay on the terminal (stderr)
         _configure_logging(sys.stderr, verbose=True)
-        yield (lambda text: print(text, file=terminal, flush=True)), None
+        yield (lambda text: print(text, file=terminal, flush=True)), sys.stderr
         return
     with contextlib.ExitStack() as stack:
         if terminal is sys.stderr:  # descriptor 2 is about to become the log file: keep the terminal's own
