@@ -28,7 +28,9 @@ ENV = {
     "RAW_DATABASE": "lakehouse_dev_raw",
     "LEDGER_TABLE": "lakehouse-dev-object-ledger",
     "IDEMPOTENCY_TABLE": "lakehouse-dev-idempotency",
-    "LAKEHOUSE_PIPELINES_DIR": str(REPO / "pipelines"),
+    # The shipped stedi and weblogs pipelines, and a frozen retail orders contract the tests were written against
+    # (the shipped retail pipeline is the medallion lab, which the tests do not pin).
+    "LAKEHOUSE_PIPELINES_DIR": str(Path(__file__).resolve().parent / "pipelines"),
     "MAX_RECEIVE_COUNT": "3",
 }
 

@@ -17,7 +17,7 @@ from lakehouse.contracts import Contract, ContractRegistry
 from lakehouse.convert import convert
 from lakehouse.outcomes import FileRejected, Lineage, ObjectIgnored
 
-REGISTRY = ContractRegistry.from_directory(Path(__file__).resolve().parents[2] / "pipelines")
+REGISTRY = ContractRegistry.from_directory(Path(__file__).resolve().parent / "pipelines")  # see conftest
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
 

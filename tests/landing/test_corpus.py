@@ -238,9 +238,9 @@ def matrix(tmp_path_factory, request):
 
 @pytest.fixture
 def corpus_pipelines(tmp_path, monkeypatch):
-    """The shipped pipelines plus the test pipeline `corpus` (read when the handler builds its runtime)."""
+    """The landing tests' pipelines plus the test pipeline `corpus` (read when the handler builds its runtime)."""
     root = tmp_path / "pipelines"
-    for contracts in (REPO / "pipelines").glob("*/contracts"):
+    for contracts in (Path(__file__).resolve().parent / "pipelines").glob("*/contracts"):
         shutil.copytree(contracts, root / contracts.parent.name / "contracts")
     (root / "corpus/contracts").mkdir(parents=True)
     for name, text in CORPUS_CONTRACTS.items():

@@ -257,3 +257,20 @@ def test_a_reason_file_for_a_key_near_s3s_limit_stays_within_it(lake, app, conte
     reason = json.loads(lake.s3.get_object(Bucket=lake.settings.quarantine_bucket, Key=reason_key)["Body"].read())
     assert reason["object"] == obj.uri  # the reason file names the object it explains
     assert lake.alerts()[0]["message"]["reason_file"] == entry.reason_uri
+
+
+def test_a_transient_failure_never_records_the_files_values(lake, app, context, monkeypatch, capsys):
+    """An unexpected error's text may quote the file (a parser, a codec); the ledger and the log keep its words
+    without what it quotes (issue 13, finding 7)."""
+    import lakehouse.convert
+
+    def failing(*args, **kwargs):
+        raise ValueError("cannot convert value '078-05-1120' in column ssn")
+
+    monkeypatch.setattr(lakehouse.convert, "convert", failing)
+    obj = lake.put("stedi/customer/c.json", CUSTOMERS)
+    assert app.handler(sqs_batch(event_for(obj)), context)["batchItemFailures"]
+    entry = lake.ledger(obj.key)
+    assert (entry.state, entry.reason_code) == ("failed", "ValueError")
+    assert "078-05-1120" not in entry.reason and entry.reason.startswith("cannot convert value")
+    assert "078-05-1120" not in capsys.readouterr().out

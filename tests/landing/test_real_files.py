@@ -24,7 +24,7 @@ from lakehouse.convert import convert
 from lakehouse.outcomes import FileRejected, Lineage
 
 REPO = Path(__file__).resolve().parents[2]
-REGISTRY = ContractRegistry.from_directory(REPO / "pipelines")
+REGISTRY = ContractRegistry.from_directory(Path(__file__).resolve().parent / "pipelines")  # see conftest
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
 
@@ -228,7 +228,7 @@ CONVERT_IN_CHILD = """
     from lakehouse.contracts import ContractRegistry
     from lakehouse.convert import convert
     from lakehouse.outcomes import FileRejected, Lineage
-    c = ContractRegistry.from_directory("pipelines").get({pipeline!r}, {dataset!r})
+    c = ContractRegistry.from_directory("tests/landing/pipelines").get({pipeline!r}, {dataset!r})
     {adjust}
     body = {body}
     key = c.landing_prefix + {name!r}

@@ -22,7 +22,7 @@ from .alerts import Alerts
 from .aws import AwsClients, error_code
 from .catalog import Catalog
 from .ledger import Ledger, LedgerEntry, sequencer_order
-from .outcomes import FileRejected, Lineage, ObjectIgnored, OutputFile
+from .outcomes import FileRejected, Lineage, ObjectIgnored, OutputFile, engine_message
 from .quarantine import Quarantine
 from .settings import Settings
 
@@ -245,9 +245,14 @@ class LandingService:
 
     # ----------------------------------------------------------------------------- failed
     def _failed(self, entry: LedgerEntry, exc: Exception) -> None:
-        entry.failed(error_code(exc) or type(exc).__name__, str(exc)[:900])
-        logger.exception("conversion failed; SQS will redeliver" if entry.state == "failed"
-                         else "conversion failed; parked in the DLQ")
+        code = error_code(exc)
+        # An AWS error's text is the service's; any other may quote the file (a parser, a codec): cut that out,
+        # since the ledger and the log must never carry a row's values.
+        message = str(exc)[:900] if code else engine_message(str(exc), limit=900)
+        entry.failed(code or type(exc).__name__, message)
+        logger.error("conversion failed; SQS will redeliver" if entry.state == "failed"
+                     else "conversion failed; parked in the DLQ",
+                     extra={"error_type": type(exc).__name__, "error": message})
         try:
             self.ledger.record(entry)
         except Exception:  # the ledger itself may be what is failing; the original error matters more
