@@ -47,7 +47,7 @@ def weblogs_expected() -> dict[str, int]:
     samples = PIPELINES / "weblogs" / "samples" / "weblogs"
     activity = _csv(samples / "useractivity")
     profiles = {p["username"]: p for p in _csv(samples / "userprofile")}
-    zips = {z["Zipcode"]: z["State"] for z in _csv(samples / "zipcodes")}
+    zips = {z["Zipcode"].zfill(5): z["State"] for z in _csv(samples / "zipcodes")}  # the file drops leading 0s
     joined = [a for a in activity if a["username"] in profiles]
     by_state = {(zips[profiles[a["username"]]["zip"]], a["request"].split()[1].split("/")[2])
                 for a in joined if profiles[a["username"]]["zip"] in zips}

@@ -12,6 +12,9 @@ STEDI (24 customers, ids 0..23)
     some customers only and are *omitted* (not null) otherwise.
   * ``customers-2.json`` re-exports customer 1 without research consent (consent revoked: not trusted) and
     customer 2 with a new phone number (still trusted, de-duplicated by e-mail).
+  * as in the project's real exports: e-mails are First.Last@test.com, phones are ten digits, every fifth customer
+    has the placeholder birthday 1399-01-01 (a date before the Gregorian reform), a share date may be an explicit
+    null, and accelerometer readings are mostly whole numbers (-1.0, 0.0, 1.0).
   * customers 0..11 have 8 accelerometer readings each (0, 3, 6 and 9 never consented, 1 revoked), in a time
     window of their own; the serial numbers of customers 0..13 have 10 step-trainer readings each, the first 8 at
     the accelerometer timestamps of the same customer.
@@ -20,7 +23,7 @@ STEDI (24 customers, ids 0..23)
 weblogs: 30 user profiles (one with a zip code missing from the reference data), 14 zip codes (one decommissioned, one
 military without coordinates; zip codes lose their leading zeros, as in the workshop's file, so 02108 in a profile
 finds no 2108), 200 requests, a few of them by guests without a profile.
-retail: 40 order lines for November 2026 plus 2 bad rows (unknown status, quantity 0).
+retail's samples are the classicmodels sample database's own rows, bundled as exported, not generated.
 """
 from __future__ import annotations
 
@@ -71,9 +74,10 @@ def stedi(rng: random.Random) -> None:
         registered = EPOCH_2026 + i * 86_400_000 + rng.randrange(3_600_000)
         c = {
             "customerName": f"{first} {last}",
-            "email": f"{first.lower()}.{last.lower()}{i}@example.com",
-            "phone": f"555-01{i:02d}",
-            "birthDay": f"{rng.randrange(1950, 2005)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+            "email": f"{first}.{last}{i}@test.com",
+            "phone": f"80155512{i:02d}",
+            "birthDay": "1399-01-01" if i % 5 == 0 else
+            f"{rng.randrange(1930, 2005)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
             "serialNumber": "%08x-%04x-%04x-%04x-%012x" % tuple(rng.getrandbits(b) for b in (32, 16, 16, 16, 48)),
             "registrationDate": registered,
             "lastUpdateDate": registered + 3_600_000,
@@ -84,11 +88,13 @@ def stedi(rng: random.Random) -> None:
             c["shareWithPublicAsOfDate"] = registered + 120_000
         if i % 4 == 1:
             c["shareWithFriendsAsOfDate"] = registered + 180_000
+        elif i % 4 == 3:
+            c["shareWithFriendsAsOfDate"] = None  # present and null, next to customers where the key is absent
         customers.append(c)
 
     revoked = {k: v for k, v in customers[1].items() if k != "shareWithResearchAsOfDate"}
     revoked["lastUpdateDate"] = customers[1]["lastUpdateDate"] + 30 * 86_400_000
-    new_phone = dict(customers[2], phone="555-0999", lastUpdateDate=customers[2]["lastUpdateDate"] + 86_400_000)
+    new_phone = dict(customers[2], phone="8015559999", lastUpdateDate=customers[2]["lastUpdateDate"] + 86_400_000)
     _write(out / "customer" / "customers-1.json", _jsonl(customers[:18]))
     _write(out / "customer" / "customers-2.json", _jsonl(customers[18:] + [revoked, new_phone]))
 
@@ -97,9 +103,10 @@ def stedi(rng: random.Random) -> None:
         window = EPOCH_2026 + 100 * 86_400_000 + i * 600_000  # a window of its own per customer
         if i < 12:
             for k in range(8):
-                accel.append({"user": customers[i]["email"], "timestamp": window + k * 200,
-                              "x": round(rng.uniform(-1, 1), 3), "y": round(rng.uniform(-1, 1), 3),
-                              "z": round(rng.uniform(-1, 1), 3)})
+                whole = rng.random() < 0.7  # the phone's readings are mostly whole numbers
+                x, y, z = ((float(rng.choice((-1, 0, 1))), float(rng.choice((-1, 0, 1))), float(rng.choice((-1, 0))))
+                           if whole else tuple(round(rng.uniform(-1, 1), 3) for _ in range(3)))
+                accel.append({"user": customers[i]["email"], "timestamp": window + k * 200, "x": x, "y": y, "z": z})
         for k in range(10):
             steps.append({"sensorReadingTime": window + k * 200, "serialNumber": customers[i]["serialNumber"],
                           "distanceFromObject": rng.randrange(180, 300)})
@@ -182,26 +189,6 @@ def weblogs(rng: random.Random) -> None:
     _write(out / "useractivity" / "useractivity.csv", "\n".join(lines) + "\n")
 
 
-# --------------------------------------------------------------------------------------------------- retail
-def retail(rng: random.Random) -> None:
-    out = PIPELINES / "retail" / "samples" / "retail"
-    statuses = ["PLACED", "SHIPPED", "DELIVERED", "DELIVERED", "CANCELLED", "RETURNED"]
-    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    rows = []
-    customer = 0
-    for n in range(40):  # 20 orders of two lines each
-        order_id = 100_000 + n // 2
-        if n % 2 == 0:
-            customer = 5_000 + rng.randrange(25)
-        rows.append([order_id, customer, (start + timedelta(days=(n // 2) % 30)).date().isoformat(),
-                     rng.choice(statuses), f"SKU-{rng.randrange(100, 999)}-{n % 2}", rng.randrange(1, 6),
-                     f"{rng.uniform(1, 200):.2f}"])
-    rows.insert(7, [100_900, 5_001, "2026-11-05", "LOST", "SKU-123-0", 1, "9.99"])  # status not allowed
-    rows.insert(23, [100_901, 5_002, "2026-11-12", "PLACED", "SKU-456-0", 0, "19.99"])  # quantity below 1
-    _write(out / "orders" / "orders-2026-11.csv",
-           _csv(["order_id", "customer_id", "order_date", "status", "product_id", "quantity", "unit_price"], rows))
-
-
 def main(argv: list[str] | None = None) -> None:
     global PIPELINES
     argv = sys.argv[1:] if argv is None else argv
@@ -209,7 +196,6 @@ def main(argv: list[str] | None = None) -> None:
         PIPELINES = Path(argv[0])
     stedi(random.Random(SEED))
     weblogs(random.Random(SEED + 1))
-    retail(random.Random(SEED + 2))
 
 
 if __name__ == "__main__":
