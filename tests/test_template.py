@@ -147,3 +147,37 @@ def test_the_glue_jobs_python_modules_are_pinned_as_in_the_lock() -> None:
     for pin in pins:
         name, version = pin.split("==")
         assert lock.get(name) == version or lock.get(name.replace("-", "_")) == version, pin
+
+
+def test_each_data_set_with_a_freshness_has_one_alarm_naming_it() -> None:
+    """Issue 17: a data set that has landed nothing for its contract's freshness raises one alert, naming it."""
+    lake = Lake.load(PIPELINES)
+    fresh = [c for c in lake.contracts.contracts if c.freshness]
+    assert fresh, "the examples declare freshness on their streaming data sets"
+    alarms = {lid: r["Properties"] for lid, r in _of_type("AWS::CloudWatch::Alarm").items() if lid.startswith(
+        "Freshness")}
+    assert len(alarms) == len(fresh)
+    for contract in fresh:
+        alarm = alarms[f"Freshness{logical_id(contract.pipeline)}{logical_id(contract.dataset)}Alarm"]
+        assert {"Name": "dataset", "Value": contract.qualified_name} in alarm["Dimensions"]
+        assert alarm["MetricName"] == "ObjectsLanded" and alarm["TreatMissingData"] == "breaching"
+        assert alarm["Period"] * alarm["EvaluationPeriods"] == contract.freshness_seconds
+        assert contract.qualified_name in alarm["AlarmDescription"]
+        assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
+        assert alarm["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")  # the topic policy's alarm grant
+
+
+def test_the_dashboard_shows_every_data_set_the_queue_the_pipelines_and_athena() -> None:
+    import json
+
+    body = json.loads(RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"])
+    text = json.dumps(body)
+    lake = Lake.load(PIPELINES)
+    for contract in lake.contracts.contracts:
+        assert f'"dataset", "{contract.qualified_name}"' in text
+    for metric in ("FilesConverted", "FilesQuarantined", "FilesIgnored", "RowsWritten", "ConversionDuration",
+                   "ApproximateNumberOfMessagesVisible", "ExecutionsFailed", "ProcessedBytes"):
+        assert f'"{metric}"' in text, metric
+    for pipeline in (p for p in lake.pipelines.values() if p.steps):
+        assert f"${{{logical_id(pipeline.name)}StateMachine}}" in text
+    assert any(w["type"] == "log" and "TaskFailed" in w["properties"]["query"] for w in body["widgets"])

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -21,13 +22,20 @@ from lakehouse.tracing import make_tracer
 
 logger = Logger()
 tracer = make_tracer()  # X-Ray only when the stack enables it (FunctionTracing=Active)
-metrics = Metrics()
+metrics = Metrics()  # its namespace and service name the per-data-set series (_metric)
 # Report every failed record (even when all failed) instead of failing the invocation: SQS retries the same.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def _metric(name: str, unit: str, value: float) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
+def _metric(name: str, unit: str, value: float, dataset: str) -> None:
+    """One series per data set (dimension ``dataset``, "unknown" for objects no contract claims): the dashboard
+    and the freshness alarms read them. One invocation handles objects of several data sets, hence one EMF
+    record per metric instead of the batch-wide dimensions of ``metrics``."""
+    if is_metrics_disabled():  # single_metric prints even then (local runs and tests disable metrics)
+        return
+    with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace=metrics.namespace,
+                       default_dimensions={"service": metrics.service or "lakehouse"}) as metric:
+        metric.add_dimension(name="dataset", value=dataset or "unknown")
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,6 @@ def record_handler(record: SQSRecord) -> dict:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     runtime().idempotency.register_lambda_context(context)
     if "Records" in event:

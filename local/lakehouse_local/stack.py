@@ -410,6 +410,12 @@ def _state_machine(stack: Stack, lid: str, p: dict[str, Any]) -> tuple[Any, dict
     return arn, {"Name": name, "Arn": arn}
 
 
+def _dashboard(stack: Stack, lid: str, p: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    name = p.get("DashboardName") or _physical_name(stack, lid)
+    stack.aws.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=p["DashboardBody"])
+    return name, {}
+
+
 def _workgroup(stack: Stack, lid: str, p: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     configuration = dict(p.get("WorkGroupConfiguration", {}))
     _call(stack.aws.client("athena"), "create_work_group", Name=p["Name"], Description=p.get("Description", ""),
@@ -469,6 +475,7 @@ HANDLERS: dict[str, Handler] = {
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::Scheduler::Schedule": _schedule,
     "AWS::Athena::WorkGroup": _workgroup,
+    "AWS::CloudWatch::Dashboard": _dashboard,
     "AWS::Lambda::Function": _function,
     "AWS::Lambda::LayerVersion": _layer,
     "AWS::Lambda::EventSourceMapping": _event_source_mapping,

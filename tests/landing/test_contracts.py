@@ -77,3 +77,20 @@ def test_two_contracts_cannot_share_a_prefix_or_a_table(tmp_path):
 def test_an_empty_pipelines_folder_is_an_error(tmp_path):
     with pytest.raises(ContractError, match="no contracts found"):
         ContractRegistry.from_directory(tmp_path)
+
+
+@pytest.mark.parametrize("value, seconds", [("30m", 1800), ("24h", 86400), ("7d", 604800)])
+def test_freshness_is_a_duration_of_at_most_a_week(tmp_path, value, seconds):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"dataset: d\ntable: t\nlanding_prefix: p/\nformat: {{type: csv}}\ncolumns: [{{name: a}}]\n"
+                    f"freshness: {value}\n")
+    assert load_contract(path, "x").freshness_seconds == seconds
+
+
+@pytest.mark.parametrize("value", ["8d", "5m", "24", "1w", "0h"])
+def test_a_freshness_cloudwatch_cannot_watch_is_refused_at_load(tmp_path, value):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"dataset: d\ntable: t\nlanding_prefix: p/\nformat: {{type: csv}}\ncolumns: [{{name: a}}]\n"
+                    f"freshness: {value}\n")
+    with pytest.raises(ContractError, match="freshness"):
+        load_contract(path, "x")

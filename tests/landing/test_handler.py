@@ -274,3 +274,18 @@ def test_a_transient_failure_never_records_the_files_values(lake, app, context, 
     assert (entry.state, entry.reason_code) == ("failed", "ValueError")
     assert "078-05-1120" not in entry.reason and entry.reason.startswith("cannot convert value")
     assert "078-05-1120" not in capsys.readouterr().out
+
+
+def test_each_data_set_has_its_own_metric_series(lake, app, context, capsys):
+    """The dashboard and the freshness alarms read one series per data set (EMF dimension `dataset`)."""
+    capsys.readouterr()
+    app.handler(event_for(lake.put("stedi/customer/m.json", CUSTOMERS)), context)
+    app.handler(event_for(lake.put("nobody/knows/m.csv", b"a\n1\n")), context)
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    series = {(next(iter(set(r) & {"ObjectsLanded", "FilesConverted", "RowsWritten", "FilesIgnored"})), r["dataset"])
+              for r in records if set(r) & {"ObjectsLanded", "FilesConverted", "RowsWritten", "FilesIgnored"}}
+    assert {("ObjectsLanded", "stedi.customer"), ("FilesConverted", "stedi.customer"),
+            ("RowsWritten", "stedi.customer"), ("ObjectsLanded", "unknown"), ("FilesIgnored", "unknown")} <= series
+    converted = next(r for r in records if "RowsWritten" in r and r["dataset"] == "stedi.customer")
+    assert converted["RowsWritten"] == [10.0]
+    assert converted["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "dataset"]]

@@ -167,7 +167,24 @@ class Contract(_Strict):
     max_reported_errors: int = Field(default=100, ge=1, le=10_000)
     key: list[str] = Field(default_factory=list, description="columns whose values must be unique in a file")
     partitions: list[Partition] = Field(default_factory=lambda: list(DEFAULT_PARTITIONS))
+    freshness: str | None = Field(
+        default=None, pattern=r"^[1-9][0-9]*[mhd]$",
+        description="alert when nothing has landed for this long, e.g. 30m, 24h, 7d (at most 7d)",
+    )
     pipeline: str = Field(default="", description="set by the loader from the folder")
+
+    @field_validator("freshness")
+    @classmethod
+    def _at_most_a_week(cls, value: str | None) -> str | None:
+        if value is not None and _seconds(value) > 7 * 86400:
+            raise ValueError("freshness is at most 7d (CloudWatch alarms look back a week at most)")
+        if value is not None and _seconds(value) < 600:
+            raise ValueError("freshness is at least 10m (the alarm evaluates in whole periods)")
+        return value
+
+    @property
+    def freshness_seconds(self) -> int | None:
+        return _seconds(self.freshness) if self.freshness else None
 
     @field_validator("landing_prefix")
     @classmethod
@@ -244,6 +261,10 @@ class Contract(_Strict):
             return True
         lowered = key.lower()
         return any(lowered.endswith(ext.lower()) for ext in self.extensions)
+
+
+def _seconds(duration: str) -> int:
+    return int(duration[:-1]) * {"m": 60, "h": 3600, "d": 86400}[duration[-1]]
 
 
 def load_contract(path: Path, pipeline: str) -> Contract:

@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
-# (metric name, unit, value) -> None; the handler passes Powertools Metrics, tests a list.
-MetricSink = Callable[[str, str, float], None]
+# (metric name, unit, value, data set) -> None; the data set is "pipeline.dataset", or "" for an object no contract
+# claims. The handler passes Powertools Metrics (one series per data set), tests a list.
+MetricSink = Callable[[str, str, float, str], None]
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class LandingService:
         self.registry = registry
         self.settings = settings
         self.clients = clients
-        self.metric: MetricSink = metric or (lambda name, unit, value: None)
+        self.metric: MetricSink = metric or (lambda name, unit, value, dataset: None)
         self.ledger = Ledger(clients.dynamodb, settings.ledger_table)
         self.catalog = Catalog(clients.glue, settings.raw_database, settings.raw_bucket)
         self.quarantine = Quarantine(clients.s3, settings.quarantine_bucket)
@@ -106,6 +107,8 @@ class LandingService:
     def process(self, obj: LandingObject, receive_count: int = 1) -> dict[str, Any]:
         started = time.monotonic()
         contract = self.registry.resolve(obj.key)
+        dataset = contract.qualified_name if contract else ""
+        self.metric("ObjectsLanded", "Count", 1, dataset)
         entry = LedgerEntry(
             object_uri=obj.uri, bucket=obj.bucket, key=obj.key, etag=obj.etag, version_id=obj.version_id,
             sequencer=obj.sequencer, size=obj.size or 0, landed_at=obj.landed_at,
@@ -134,7 +137,7 @@ class LandingService:
         except Superseded as exc:
             # A late event for an older version: the key's ledger entry and rows belong to the newer version.
             entry.ignored(exc.code, exc.message)
-            self.metric("FilesIgnored", "Count", 1)
+            self.metric("FilesIgnored", "Count", 1, dataset)
             logger.info("superseded", extra={"reason": exc.message})
         except ObjectIgnored as exc:
             self._ignored(entry, exc.code, exc.message)
@@ -147,7 +150,7 @@ class LandingService:
         except Exception as exc:
             self._failed(entry, exc)
             raise
-        self.metric("ConversionDuration", "Milliseconds", (time.monotonic() - started) * 1000)
+        self.metric("ConversionDuration", "Milliseconds", (time.monotonic() - started) * 1000, dataset)
         return {"object": obj.uri, "state": entry.state, "reason_code": entry.reason_code,
                 "rows_written": entry.rows_written, "rows_rejected": entry.rows_rejected}
 
@@ -155,7 +158,7 @@ class LandingService:
     def _ignored(self, entry: LedgerEntry, code: str, message: str) -> None:
         entry.ignored(code, message)
         self.ledger.record(entry)
-        self.metric("FilesIgnored", "Count", 1)
+        self.metric("FilesIgnored", "Count", 1, f"{entry.pipeline}.{entry.dataset}" if entry.dataset else "")
         logger.info("ignored", extra={"reason_code": code, "reason": message})
 
     def _unknown_prefix(self, entry: LedgerEntry) -> None:
@@ -191,15 +194,15 @@ class LandingService:
                 reason_uri, rows_uri = self.quarantine.write_reason(obj, contract, rejection, result.bad_rows_file)
                 entry.rows_quarantined(rejection.message, rows_uri, reason_uri)
         self.ledger.record(entry)
-        self._converted_metrics(result)
+        self._converted_metrics(result, contract.qualified_name)
         if result.rows_rejected:
             self.alerts.quarantined(entry, contract.qualified_name)
 
-    def _converted_metrics(self, result: ConversionResult) -> None:
-        self.metric("FilesConverted", "Count", 1)
-        self.metric("RowsWritten", "Count", result.rows_written)
-        self.metric("RowsRejected", "Count", result.rows_rejected)
-        self.metric("BytesRead", "Bytes", result.bytes_read)
+    def _converted_metrics(self, result: ConversionResult, dataset: str) -> None:
+        self.metric("FilesConverted", "Count", 1, dataset)
+        self.metric("RowsWritten", "Count", result.rows_written, dataset)
+        self.metric("RowsRejected", "Count", result.rows_rejected, dataset)
+        self.metric("BytesRead", "Bytes", result.bytes_read, dataset)
         logger.info("converted", extra={"rows_written": result.rows_written, "rows_rejected": result.rows_rejected,
                                         "parse_path": result.path})
 
@@ -237,7 +240,7 @@ class LandingService:
         reason_uri, _ = self.quarantine.write_reason(obj, contract, exc, None)
         entry.quarantined(exc.code, exc.message, copy_uri, reason_uri)
         self.ledger.record(entry)
-        self.metric("FilesRejected", "Count", 1)
+        self.metric("FilesQuarantined", "Count", 1, contract.qualified_name if contract else "")
         # Reasons can quote values from the file: the log gets the code and counts only (no row contents).
         bad_rows = exc.row_errors.bad_rows if exc.row_errors else None
         logger.warning("quarantined", extra={"reason_code": exc.code, "bad_rows": bad_rows})

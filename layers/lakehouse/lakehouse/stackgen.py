@@ -7,7 +7,7 @@ four marked blocks of ``template.yaml``:
 - Conditions: whether each of those grants is made;
 - Resources: per pipeline its ``AWS::Serverless::StateMachine`` (substituting exactly what its ASL uses, allowed
   exactly what its steps call), its schedule when ``pipeline.yaml`` declares one, and in Lake Formation mode the
-  grants its Athena steps and its readers need;
+  grants its Athena steps and its readers need; per data set with a ``freshness`` its alarm; and the dashboard;
 - Outputs: each state machine's ARN.
 
 A test fails when any of these is stale, so ``sam build``, ``sam deploy``, cfn-lint, checkov and the local stack all
@@ -16,10 +16,12 @@ see plain YAML.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .contracts import Contract
 from .pipeline import Lake, Pipeline, Step
 from .statemachine import build_definition, render, substitutions_used
 
@@ -243,6 +245,89 @@ def _conditions(lake: Lake) -> str:
     return "\n".join(lines)
 
 
+METRICS_NAMESPACE = "Lakehouse"  # template.yaml's POWERTOOLS_METRICS_NAMESPACE
+METRICS_SERVICE = "lakehouse"  # and POWERTOOLS_SERVICE_NAME: the landing metrics' dimensions with the data set
+
+
+def _freshness_alarm(contract: Contract) -> str:
+    """An alarm when a data set has landed nothing for its contract's freshness: one alert, naming it."""
+    seconds = contract.freshness_seconds or 0
+    period = 3600 if seconds % 3600 == 0 else 60
+    periods = seconds // period
+    name = contract.qualified_name
+    return "\n".join([
+        f"  Freshness{logical_id(contract.pipeline)}{logical_id(contract.dataset)}Alarm:",
+        "    Type: AWS::CloudWatch::Alarm",
+        "    Properties:",
+        f'      AlarmName: !Sub "${{AWS::StackName}}-freshness-{contract.pipeline}-{contract.dataset}"',
+        f"      AlarmDescription: >-\n        Data set {name}: nothing has landed under {contract.landing_prefix} for "
+        f"{contract.freshness} (its contract's freshness). Check the source that exports it.",
+        f"      Namespace: {METRICS_NAMESPACE}",
+        "      MetricName: ObjectsLanded",
+        f"      Dimensions: [{{Name: service, Value: {METRICS_SERVICE}}}, {{Name: dataset, Value: {name}}}]",
+        "      Statistic: Sum",
+        f"      Period: {period}",
+        f"      EvaluationPeriods: {periods}",
+        f"      DatapointsToAlarm: {periods}",
+        "      Threshold: 0",
+        "      ComparisonOperator: LessThanOrEqualToThreshold",
+        "      TreatMissingData: breaching # no object at all is exactly what this alarm watches for",
+        "      AlarmActions: [!Ref AlertTopic]",
+    ])
+
+
+def _dashboard(lake: Lake) -> str:
+    """One CloudWatch dashboard: landing per data set, the dead-letter queue, pipeline executions and failed
+    states, and the bytes Athena scanned."""
+    datasets = [c.qualified_name for c in lake.contracts.contracts] + ["unknown"]
+    machines = [p for p in lake.pipelines.values() if p.steps]
+
+    def landing(metric: str, title: str, stat: str = "Sum") -> dict:
+        series = [[METRICS_NAMESPACE, metric, "service", METRICS_SERVICE, "dataset", d] for d in datasets]
+        return {"type": "metric", "width": 12, "height": 6, "properties": {
+            "title": title, "region": "${AWS::Region}", "stat": stat, "period": 300, "view": "timeSeries",
+            "metrics": series}}
+
+    widgets = [
+        {"type": "text", "width": 24, "height": 2, "properties": {"markdown": (
+            "## ${AWS::StackName}: landing, pipelines, queries\nLanding metrics are per data set (`pipeline.dataset`"
+            "; `unknown`: files under no contract's prefix). Quarantined files: `lakehouse quarantine --stack "
+            "${AWS::StackName}`.")}},
+        landing("FilesConverted", "Files converted"),
+        landing("FilesQuarantined", "Files quarantined"),
+        landing("FilesIgnored", "Files ignored"),
+        landing("RowsWritten", "Rows written"),
+        landing("ConversionDuration", "Conversion duration (p90, ms)", "p90"),
+        {"type": "metric", "width": 12, "height": 6, "properties": {
+            "title": "Dead-letter queue depth", "region": "${AWS::Region}", "stat": "Maximum", "period": 60,
+            "metrics": [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
+                         "${LandingDeadLetterQueue.QueueName}"]]}},
+        {"type": "metric", "width": 12, "height": 6, "properties": {
+            "title": "Pipeline executions", "region": "${AWS::Region}", "stat": "Sum", "period": 3600,
+            "metrics": [["AWS/States", metric, "StateMachineArn", f"${{{logical_id(p.name)}StateMachine}}",
+                         {"label": f"{p.name} {metric.removeprefix('Executions').lower()}"}]
+                        for p in machines for metric in ("ExecutionsSucceeded", "ExecutionsFailed")]}},
+        {"type": "log", "width": 12, "height": 6, "properties": {
+            "title": "Failed states", "region": "${AWS::Region}",
+            "query": "SOURCE '${PipelineStateMachineLogGroup}' | fields @timestamp, execution_arn, "
+                     "details.error, details.cause | filter type in ['TaskFailed', 'ExecutionFailed'] "
+                     "| sort @timestamp desc | limit 20",
+            "view": "table"}},
+        {"type": "metric", "width": 12, "height": 6, "properties": {
+            "title": "Athena bytes scanned", "region": "${AWS::Region}", "stat": "Sum", "period": 3600,
+            "metrics": [["AWS/Athena", "ProcessedBytes", "WorkGroup", "${AthenaWorkGroup}"]]}},
+    ]
+    body = json.dumps({"widgets": widgets}, indent=1)
+    return "\n".join([
+        "  Dashboard:",
+        "    Type: AWS::CloudWatch::Dashboard",
+        "    Properties:",
+        '      DashboardName: !Sub "${AWS::StackName}"',
+        "      DashboardBody: !Sub |",
+        *[f"        {line}" for line in body.split("\n")],
+    ])
+
+
 def _outputs(pipeline: Pipeline) -> str:
     lid = logical_id(pipeline.name)
     return "\n".join([
@@ -282,6 +367,8 @@ def generate(lake: Lake, repo: Path) -> Generated:
     grants = _grant_resources(lake)
     if grants:
         resources.append("\n".join(grants).rstrip("\n"))
+    resources += [_freshness_alarm(c) for c in lake.contracts.contracts if c.freshness]
+    resources.append(_dashboard(lake))
     template_path = repo / "template.yaml"
     files[template_path] = _replace_blocks(template_path.read_text(encoding="utf-8"), {
         "Parameters": _parameters(lake),
