@@ -245,7 +245,7 @@ def measure_bundle(build_dir: Path) -> dict:
     }
     if not functions:
         return {"status": "not built", "detail": f"no functions in {build_dir / 'template.yaml'}"}
-    largest = max(functions, key=lambda f: functions[f]["total_mb"])
+    largest = max(functions, key=lambda f: float(functions[f]["total_mb"]))  # type: ignore[arg-type]
     return {"status": "ok", "build_dir": str(build_dir), "functions": functions, "largest": largest,
             "largest_mb": functions[largest]["total_mb"]}
 

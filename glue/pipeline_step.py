@@ -35,7 +35,7 @@ def fetch_layer(arn: str, target: str, lambda_client: Any = None) -> str:
 
         lambda_client = boto3.client("lambda")
     location = lambda_client.get_layer_version_by_arn(Arn=arn)["Content"]["Location"]  # a presigned URL
-    with urllib.request.urlopen(location, timeout=120) as response:  # noqa: S310 - an https URL from the Lambda API
+    with urllib.request.urlopen(location, timeout=120) as response:
         zipfile.ZipFile(io.BytesIO(response.read())).extractall(target)
     return target
 

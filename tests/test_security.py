@@ -57,7 +57,7 @@ def _branches(value: Any) -> list[Any]:
 
 @pytest.mark.slow
 def test_cfn_lint_reports_nothing():
-    result = subprocess.run([_tool("cfn-lint"), str(TEMPLATE_PATH)], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run([_tool("cfn-lint"), str(TEMPLATE_PATH)], capture_output=True, text=True, cwd=REPO, check=False)
     print(f"cfn-lint: exit code {result.returncode}, {len(result.stdout.splitlines())} finding line(s)")
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -67,7 +67,7 @@ def test_checkov_reports_no_failed_check_and_every_skip_is_justified():
     result = subprocess.run(
         [_tool("checkov"), "-f", str(TEMPLATE_PATH), "--framework", "cloudformation", "-o", "json", "--quiet",
          "--compact"],
-        capture_output=True, text=True, cwd=REPO,
+        capture_output=True, text=True, cwd=REPO, check=False,
     )
     reports = json.loads(result.stdout)
     reports = reports if isinstance(reports, list) else [reports]
@@ -176,10 +176,7 @@ def test_no_role_may_do_everything():
 def test_data_buckets_are_not_granted_whole_services_and_resource_star_is_justified():
     data_buckets = set(_of_type("AWS::S3::Bucket"))
     # GetDataAccess (Lake Formation's credential vending) and the log-delivery APIs have no resource types
-    allowed_star = {"cloudwatch:PutMetricData", "lakeformation:GetDataAccess"} | {a for a in (
-        "logs:CreateLogDelivery logs:GetLogDelivery logs:UpdateLogDelivery logs:DeleteLogDelivery "
-        "logs:ListLogDeliveries logs:PutResourcePolicy logs:DescribeResourcePolicies logs:DescribeLogGroups"
-    ).split()}
+    allowed_star = {"cloudwatch:PutMetricData", "lakeformation:GetDataAccess"} | {a for a in ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"]}
     for owner, statement in _policy_statements():
         if statement["Effect"] != "Allow":
             continue

@@ -5,9 +5,10 @@ Thin by design: parse the event into typed objects, then hand each object to lak
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,7 +17,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from lakehouse.ingest import LandingObject, LandingService
 from lakehouse.tracing import make_tracer
 
@@ -55,7 +55,6 @@ def runtime() -> Runtime:
         IdempotencyConfig,
         idempotent_function,
     )
-
     from lakehouse.aws import AwsClients
     from lakehouse.contracts import ContractRegistry
     from lakehouse.settings import Settings
@@ -97,7 +96,7 @@ def record_handler(record: SQSRecord) -> dict:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict, context: LambdaContext) -> Mapping[str, Any]:
     runtime().idempotency.register_lambda_context(context)
     if "Records" in event:
         return process_partial_response(

@@ -62,7 +62,7 @@ class AthenaRunner:
             try:
                 runner.execute(query, database)
                 execution.emulated_state, execution.error_message = "SUCCEEDED", None
-            except Exception as exc:  # the statement's failure is the query's failure
+            except Exception as exc:  # noqa: BLE001 - the statement's failure is the query's failure
                 execution.emulated_state, execution.error_message = "FAILED", f"{type(exc).__name__}: {exc}"
             return str(execution_id)
 
@@ -77,7 +77,7 @@ class AthenaRunner:
         patched: list[tuple[Any, str, Any]] = [
             (athena_models.AthenaBackend, "start_query_execution", start_query_execution),
             (athena_responses.AthenaResponse, "get_query_execution", get_query_execution),
-            (athena_models.Execution, "status", _emulated_status(status)),
+            (athena_models.Execution, "status", _emulated_status(status)),  # type: ignore[arg-type]
         ]
         for owner, attribute, value in patched:
             self._restore.append((owner, attribute, vars(owner).get(attribute, _INHERITED)))
@@ -136,7 +136,8 @@ class AthenaRunner:
         db, name = self._target(tree.this, database)
         properties = {p.name.lower(): p.args.get("value") for p in tree.find_all(exp.Property)
                       if type(p) is exp.Property}
-        if str(properties.get("table_type", exp.Literal.string("")).name).upper() != "ICEBERG":
+        table_type = properties.get("table_type")
+        if table_type is None or str(table_type.name).upper() != "ICEBERG":
             raise QueryError("the local Athena creates Iceberg tables only (WITH (table_type = 'ICEBERG'))")
         location_property = tree.find(exp.LocationProperty)
         location = location_property.name if location_property is not None else None
@@ -150,7 +151,7 @@ class AthenaRunner:
         if partitioning is not None:
             from pyiceberg.transforms import DayTransform, HourTransform, MonthTransform, YearTransform
 
-            transforms = {"year": YearTransform(), "month": MonthTransform(), "day": DayTransform(),
+            transforms: dict[str, Any] = {"year": YearTransform(), "month": MonthTransform(), "day": DayTransform(),
                           "hour": HourTransform()}
             with table.update_spec() as spec:
                 for field in partitioning.expressions:

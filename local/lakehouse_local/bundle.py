@@ -8,7 +8,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-
 LAMBDA_LIMIT_MB = 250.0
 
 
@@ -72,6 +71,8 @@ def lambda_pythonpath(build_dir: Path, function: str, scratch: Path) -> str:
     runtime.mkdir(parents=True, exist_ok=True)
     for name in RUNTIME_PACKAGES:
         spec = importlib.util.find_spec(name.removesuffix(".py"))
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"{name} is not installed in this environment (make setup installs it)")
         origin = Path(spec.origin)
         source = origin if name.endswith(".py") else origin.parent
         link = runtime / source.name

@@ -24,7 +24,7 @@ def stack_outputs(stack: str, session: Any = None) -> dict[str, str]:
 
 def athena_sql(sql: str, databases: dict[str, str]) -> str:
     """``sql`` with zone names (raw., trusted., ...) replaced by the stack's Glue databases."""
-    from lakehouse.sql import TableName, referenced_tables, rename_tables
+    from lakehouse.sql import referenced_tables, rename_tables
 
     renames = {t: (databases[t.zone], t.name) for t in referenced_tables(sql, "athena") if t.zone in databases}
     return rename_tables(sql, "athena", renames) if renames else sql

@@ -26,10 +26,11 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from moto.glue import models as glue_models
 
@@ -142,7 +143,7 @@ class GlueRunner:
         for owner, attribute, value in (
             (glue_models.FakeJob, "start_job_run", start_job_run),
             (glue_models.FakeJobRun, "as_dict", run_as_dict),
-            (glue_models.FakeJobRun, "status", _emulated_status(glue_models.FakeJobRun.status)),
+            (glue_models.FakeJobRun, "status", _emulated_status(glue_models.FakeJobRun.status)),  # type: ignore[arg-type]
         ):
             self._restore.append((owner, attribute, owner.__dict__.get(attribute, _INHERITED)))
             setattr(owner, attribute, value)
@@ -198,7 +199,7 @@ class GlueRunner:
                 finally:
                     lines = [line for line in out.getvalue().splitlines() if line.startswith("{")]
                     summary = json.loads(lines[-1]) if lines else {}
-        except Exception as exc:  # the script's failure is the run's failure
+        except Exception as exc:  # noqa: BLE001 - the script's failure is the run's failure
             error = f"{type(exc).__name__}: {exc}"
             if not summary:
                 traceback.print_exc()

@@ -18,6 +18,7 @@ import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 MAVEN = os.environ.get("LAKEHOUSE_MAVEN_REPOSITORY", "https://repo1.maven.org/maven2")
 JAR_DIR = Path(os.environ.get("LAKEHOUSE_SPARK_JAR_DIR", Path(sys.prefix) / "spark-jars"))
@@ -48,14 +49,14 @@ JARS = (
 
 
 def _sha1(path: Path) -> str:
-    digest = hashlib.sha1()  # noqa: S324 - Maven Central publishes SHA-1 checksums
+    digest = hashlib.sha1()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
-def ensure(directory: Path = JAR_DIR, out=sys.stderr) -> list[Path]:  # type: ignore[no-untyped-def]
+def ensure(directory: Path = JAR_DIR, out: TextIO = sys.stderr) -> list[Path]:
     """Every jar in ``directory``, downloading the missing ones; raises when a download is not what Maven lists."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -64,7 +65,7 @@ def ensure(directory: Path = JAR_DIR, out=sys.stderr) -> list[Path]:  # type: ig
         if not path.is_file():
             print(f"downloading {jar.url}", file=out, flush=True)
             partial = path.with_suffix(".part")
-            with urllib.request.urlopen(jar.url, timeout=300) as response, partial.open("wb") as handle:  # noqa: S310
+            with urllib.request.urlopen(jar.url, timeout=300) as response, partial.open("wb") as handle:
                 while block := response.read(1 << 20):
                     handle.write(block)
             if _sha1(partial) != jar.sha1:

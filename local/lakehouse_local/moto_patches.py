@@ -27,35 +27,36 @@ from __future__ import annotations
 import copy
 import datetime
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from moto.core.exceptions import JsonRESTError
 from moto.glue import responses as glue_responses
 from moto.stepfunctions import models as sfn_models
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl as sfn_branches
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
-    StateTaskServiceCallback,
-)
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
-from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
-from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as sfn_aws_sdk,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_glue as sfn_glue,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl as sfn_branches
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail as sfn_state_fail
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 
 # ---------------------------------------------------------------------------------------------------- 1. glue .sync
@@ -180,12 +181,13 @@ class StateTaskServiceAthena(StateTaskServiceCallback):
     """``arn:aws:states:::athena:startQueryExecution.sync`` as Step Functions runs it (AWS's "Run Athena queries"
     service integration): StartQueryExecution, then GetQueryExecution until the query ends."""
 
-    _PARAMETERS = {"startqueryexecution": {"QueryString", "ClientRequestToken", "QueryExecutionContext",
-                                          "ResultConfiguration", "WorkGroup", "ExecutionParameters",
-                                          "ResultReuseConfiguration"}}
+    _PARAMETERS: ClassVar[dict[str, set[str]]] = {"startqueryexecution": {
+        "QueryString", "ClientRequestToken", "QueryExecutionContext", "ResultConfiguration", "WorkGroup",
+        "ExecutionParameters", "ResultReuseConfiguration"}}
 
     def __init__(self) -> None:
-        super().__init__(supported_integration_patterns={ResourceCondition.Sync})
+        # moto types the set as ResourceCondition but declares its members as plain str constants
+        super().__init__(supported_integration_patterns={ResourceCondition.Sync})  # type: ignore[arg-type]
 
     def _get_supported_parameters(self) -> set[str] | None:
         return self._PARAMETERS.get(self.resource.api_action.lower())
@@ -222,7 +224,7 @@ class StateTaskServiceAthena(StateTaskServiceCallback):
                 env=env,
                 error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
                 event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(  # type: ignore[typeddict-item]
                     resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
                     error=StatesErrorNameType.StatesTaskFailed.to_name(), cause=to_json_str(execution),
                 )),

@@ -23,9 +23,10 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from .server import REGION, LocalAws
 from .stack import REPO, Function, Stack
@@ -196,7 +197,7 @@ class Poller:
         self._thread: threading.Thread | None = None
         self.busy = threading.Event()
 
-    def start(self) -> "Poller":
+    def start(self) -> Poller:
         self._thread = threading.Thread(target=self._run, name="local-esm", daemon=True)
         self._thread.start()
         return self
@@ -210,7 +211,7 @@ class Poller:
         while not self._stop.is_set():
             try:
                 self.poll_once(wait_seconds=1)
-            except Exception as exc:  # keep polling, as the service does
+            except Exception as exc:  # noqa: BLE001 - keep polling, as the service does
                 self.on_error(exc)
                 time.sleep(1)
 
@@ -229,7 +230,7 @@ class Poller:
                 response = self.invoke(event)
                 failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])} \
                     if self.report_failures else set()
-            except Exception as exc:  # the whole batch failed: every message is retried
+            except Exception as exc:  # noqa: BLE001 - the whole batch failed: every message is retried
                 self.on_error(exc)
                 failed = {m["MessageId"] for m in messages}
             self.invocations += 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 ZONES = ("raw", "trusted", "curated", "presentation")
@@ -181,7 +181,7 @@ def _time_travel(node: Any) -> tuple[int | None, datetime | None]:
     if version.this.upper() == "VERSION":
         return int(text), None
     moment = datetime.fromisoformat(text.removeprefix("TIMESTAMP").strip().strip("'").replace(" UTC", "+00:00"))
-    return None, moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return None, moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _view_sql(table: dict[str, Any]) -> str:

@@ -53,8 +53,8 @@ def local_rows(sql: str, endpoint: str) -> tuple[list[dict[str, Any]], list[str]
     from .server import REGION
 
     def client(service: str) -> Any:
-        return boto3.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing",
-                            aws_secret_access_key="testing")
+        return boto3.client(service, endpoint_url=endpoint, region_name=REGION,  # type: ignore[call-overload]
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
 
     databases = {zone: local_database(zone) for zone in ZONES}
     table = LocalQuery(client, endpoint, databases).run(sql)

@@ -71,7 +71,7 @@ class LocalAws:
         """The endpoint for Lambda containers on Docker's default bridge network."""
         return f"http://{DOCKER_HOST_GATEWAY}:{self.port}"
 
-    def start(self) -> "LocalAws":
+    def start(self) -> LocalAws:
         from moto.core.config import default_user_config
         from moto.moto_api._internal.models import moto_api_backend
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer

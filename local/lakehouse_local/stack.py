@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .server import ACCOUNT_ID, REGION, LocalAws
 
@@ -328,7 +329,7 @@ def _table(stack: Stack, lid: str, p: dict[str, Any]) -> tuple[Any, dict[str, An
 def _queue(stack: Stack, lid: str, p: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     sqs = stack.aws.client("sqs")
     name = p.get("QueueName") or _physical_name(stack, lid)
-    attributes = {}
+    attributes: dict[str, str] = {}
     for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
                 "MaximumMessageSize"):
         if key in p:

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from lakehouse_local.demo import LocalLake
 from lakehouse_local.poller import SamLocalInvoker
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from lakehouse_local.lake import ZONE_DATABASES, LocalLake
 from lakehouse_local.query import LocalQuery
 

@@ -41,7 +41,7 @@ def lambda_endpoint() -> Iterator[tuple[str, list[str]]]:
     asked: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             url = urlparse(self.path)
             if url.path == "/2018-10-31/layers":
                 arn = parse_qs(url.query)["Arn"][0]

@@ -9,7 +9,6 @@ import threading
 from typing import Any
 
 import pytest
-
 from lakehouse.spark_step import StepRun
 from lakehouse_local.cli import main as cli
 
@@ -177,7 +176,7 @@ def test_two_concurrent_commits_to_one_table_are_both_kept(glue_lake: GlueLake) 
             frame = session.sql(f"SELECT CAST({writer} AS BIGINT) AS id, 'writer-{writer}' AS writer")
             barrier.wait()
             frame.writeTo(table).append()
-        except Exception as exc:  # reported below
+        except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(str(exc))
 
     threads = [threading.Thread(target=commit, args=(i,)) for i in range(writers)]

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, note, settings
-
 from lakehouse.catalog import Catalog
 from lakehouse.convert import convert
 from lakehouse.glue_job import main as run_job
 from lakehouse.outcomes import FileRejected, Lineage
+
 from tests.properties.strategies import LandingCase, landing_cases
 
 from .conftest import GlueLake
@@ -108,13 +108,13 @@ def test_customers_born_in_1399_pass_every_stedi_step(glue_lake: GlueLake) -> No
     """Issue 13, finding 1: placeholder birthdays before 1582 (real STEDI exports carry 1399-01-01) made every Glue
     step fail with READ_ANCIENT_DATETIME; the job now reads and writes dates as they are."""
     lines = [
-        '{"customerName":"Santosh Clayton","email":"Santosh.Clayton@test.com","phone":"8015551212",'
-        '"birthDay":"1399-01-01","serialNumber":"50f7b4f3-7af5-4b07-a421-7b902c8d2b7c","registrationDate":1655564376361,'
-        '"lastUpdateDate":1655564376361,"shareWithResearchAsOfDate":1655564376361,"shareWithPublicAsOfDate":null,'
-        '"shareWithFriendsAsOfDate":null}',
-        '{"customerName":"Jo Old","email":"Jo.Old@test.com","phone":"8015551213","birthDay":"0001-01-01",'
-        '"serialNumber":"8597e9d6-9bd3-4d3d-8d3b-1a2a0e9c1c11","registrationDate":1655564376362,'
-        '"lastUpdateDate":1655564376362,"shareWithResearchAsOfDate":1655564376362}',
+        ('{"customerName":"Santosh Clayton","email":"Santosh.Clayton@test.com","phone":"8015551212",'
+         '"birthDay":"1399-01-01","serialNumber":"50f7b4f3-7af5-4b07-a421-7b902c8d2b7c",'
+         '"registrationDate":1655564376361,"lastUpdateDate":1655564376361,"shareWithResearchAsOfDate":1655564376361,'
+         '"shareWithPublicAsOfDate":null,"shareWithFriendsAsOfDate":null}'),
+        ('{"customerName":"Jo Old","email":"Jo.Old@test.com","phone":"8015551213","birthDay":"0001-01-01",'
+         '"serialNumber":"8597e9d6-9bd3-4d3d-8d3b-1a2a0e9c1c11","registrationDate":1655564376362,'
+         '"lastUpdateDate":1655564376362,"shareWithResearchAsOfDate":1655564376362}'),
     ]
     glue_lake.land({"stedi/customer/customer-1399.json": ("\n".join(lines) + "\n").encode()})
     result = glue_lake.run_step("stedi", "customer_trusted")

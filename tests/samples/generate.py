@@ -32,7 +32,6 @@ import io
 import json
 import random
 import sys
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +77,7 @@ def stedi(rng: random.Random) -> None:
             "phone": f"80155512{i:02d}",
             "birthDay": "1399-01-01" if i % 5 == 0 else
             f"{rng.randrange(1930, 2005)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
-            "serialNumber": "%08x-%04x-%04x-%04x-%012x" % tuple(rng.getrandbits(b) for b in (32, 16, 16, 16, 48)),
+            "serialNumber": "-".join(f"{rng.getrandbits(bits):0{bits // 4}x}" for bits in (32, 16, 16, 16, 48)),
             "registrationDate": registered,
             "lastUpdateDate": registered + 3_600_000,
         }

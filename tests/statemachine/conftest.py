@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
 from lakehouse_local.lake import LocalLake, execution_history
 
 pytestmark = [pytest.mark.slow]

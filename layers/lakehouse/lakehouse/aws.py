@@ -8,7 +8,7 @@ from typing import Any
 
 # Throttling and 5xx are retried inside the SDK first (standard mode, jittered backoff); what still
 # fails after that fails the SQS record, which SQS redelivers and finally parks in the DLQ.
-_RETRIES = {"mode": "standard", "max_attempts": 5}
+_RETRIES: Any = {"mode": "standard", "max_attempts": 5}
 
 class AwsClients:
     """One boto3 session's clients. An empty AWS_ENDPOINT_URL (the template's default) means AWS itself."""
@@ -26,7 +26,8 @@ class AwsClients:
         from botocore.config import Config
 
         session = self._session or boto3.session.Session()
-        return session.client(name, config=Config(retries=_RETRIES, connect_timeout=5, read_timeout=60))
+        config = Config(retries=_RETRIES, connect_timeout=5, read_timeout=60)
+        return session.client(name, config=config)  # type: ignore[call-overload]
 
     @cached_property
     def s3(self) -> Any:

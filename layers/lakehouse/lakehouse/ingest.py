@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +52,8 @@ class LandingObject:
         """When the object landed; deterministic for every delivery of the event, so a retry on another day
         writes to the same ingest_date partition and overwrites what a crashed attempt left."""
         if self.landed_at:
-            return datetime.fromisoformat(self.landed_at.replace("Z", "+00:00")).astimezone(timezone.utc)
-        return datetime.now(timezone.utc)
+            return datetime.fromisoformat(self.landed_at).astimezone(UTC)
+        return datetime.now(UTC)
 
     @property
     def uri(self) -> str:

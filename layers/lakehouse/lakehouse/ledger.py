@@ -7,7 +7,7 @@ Every state change of an object happens here, on its entry (``converting``, ``co
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 State = Literal["converting", "converted", "quarantined", "ignored", "failed", "dead_lettered"]
@@ -15,7 +15,7 @@ FINAL_STATES = ("converted", "quarantined", "ignored", "dead_lettered")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +54,7 @@ class Quarantine:
             "version_id": obj.version_id,
             "contract": contract.qualified_name if contract else None,
             "on_bad_rows": contract.on_bad_rows if contract else None,
-            "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "quarantined_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **rejection.reason(),
         }
         rows_uri = ""

@@ -32,7 +32,7 @@ class Settings:
     unknown_prefix_alert_seconds: int = 3600  # one alert per unknown landing folder per this period
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         return cls(
             raw_bucket=_required("RAW_BUCKET"),
             quarantine_bucket=_required("QUARANTINE_BUCKET"),

@@ -16,9 +16,10 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from .contracts import Contract
 from .pipeline import SALT_VIEW, Lake, PipelineError, Source, Step
@@ -106,7 +107,7 @@ class StepRun:
         self.target = deployment.table(self.step.zone, self.step.name)
         self.result = StepResult(pipeline, step, self.target, self.step.write, full_refresh=full_refresh,
                                  expectations_total=len(self.step.expectations))
-        started = (now or (lambda: datetime.now(timezone.utc)))()
+        started = (now or (lambda: datetime.now(UTC)))()
         self.upper = started - timedelta(seconds=deployment.settle_seconds)
         for key, value in {"spark.sql.session.timeZone": "UTC"}.items():
             self.spark.conf.set(key, value)
@@ -198,7 +199,7 @@ class StepRun:
 
     def _sql(self, renames: dict[TableName, tuple[str, ...]]) -> str:
         sql = rename_tables(self.step.text, "spark", renames) if renames else self.step.text
-        if re.search(rf"\b{SALT_VIEW}\b", sql, re.I):
+        if re.search(rf"\b{SALT_VIEW}\b", sql, re.IGNORECASE):
             if self.salt is None:
                 raise PipelineError(f"step {self.step.name!r} reads {SALT_VIEW} but the job has no salt parameter")
             from pyspark.sql.types import StringType, StructField, StructType

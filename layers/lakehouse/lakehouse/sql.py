@@ -7,6 +7,7 @@ step is parsed in its engine's dialect.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,7 +29,7 @@ class TableName:
         return f"{self.zone}.{self.name}" if self.zone else self.name
 
 
-def _parse(sql: str, dialect: Dialect):  # type: ignore[no-untyped-def]
+def _parse(sql: str, dialect: Dialect):
     import sqlglot
     from sqlglot.errors import ParseError
 
@@ -41,7 +42,7 @@ def _parse(sql: str, dialect: Dialect):  # type: ignore[no-untyped-def]
     return statements[0]
 
 
-def _tables(tree):  # type: ignore[no-untyped-def]
+def _tables(tree):
     from sqlglot import exp
 
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
@@ -60,7 +61,7 @@ def referenced_tables(sql: str, dialect: Dialect) -> list[TableName]:
     return list(seen)
 
 
-def rename_tables(sql: str, dialect: Dialect, names: dict[TableName, tuple[str, ...]]) -> str:
+def rename_tables(sql: str, dialect: Dialect, names: Mapping[TableName, tuple[str, ...]]) -> str:
     """The statement with each table reference in ``names`` replaced by the given parts (e.g. ``(database, table)``
     or ``(view,)``). Returns ``sql`` unchanged when nothing is renamed, so plain steps run exactly as written."""
     from sqlglot import exp
