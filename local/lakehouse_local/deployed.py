@@ -38,13 +38,18 @@ def athena_rows(stack: str, sql: str, *, region: str | None = None, session: Any
     session = session or boto3.session.Session(region_name=region)
     outputs = stack_outputs(stack, session)
     databases = {zone: outputs[key] for zone, key in ZONE_OUTPUTS.items() if key in outputs}
-    frame = wr.athena.read_sql_query(
-        athena_sql(sql, databases),
-        database=databases["presentation"],
-        workgroup=outputs["AthenaWorkGroupName"],
-        ctas_approach=False,  # a plain query: results stay in the workgroup's (encrypted) output location
-        boto3_session=session,
-    )
+    try:
+        frame = wr.athena.read_sql_query(
+            athena_sql(sql, databases),
+            database=databases["presentation"],
+            workgroup=outputs["AthenaWorkGroupName"],
+            ctas_approach=False,  # a plain query: results stay in the workgroup's (encrypted) output location
+            boto3_session=session,
+        )
+    except wr.exceptions.QueryFailed as exc:  # Athena's reason, e.g. TABLE_NOT_FOUND or a syntax error
+        from .query import QueryError
+
+        raise QueryError(f"Athena: {exc}") from exc
     rows = [{k: (None if _missing(v) else v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
     return rows, [str(c) for c in frame.columns]
 
