@@ -4,8 +4,11 @@ Glue job run in dependency order, and any failure sends one structured alert and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .conftest import Harness, entered_states
+
+REPO = Path(__file__).resolve().parents[2]
 
 STEDI_STEPS = ["customer_trusted", "accelerometer_trusted", "customer_curated", "step_trainer_trusted",
                "machine_learning_curated"]
@@ -82,3 +85,20 @@ def test_a_failure_inside_a_parallel_branch_names_the_branch_step(harness: Harne
     message = _alert(harness, execution, "weblogs", "userprofile_secure")
     assert json.loads(message["cause"])["ErrorMessage"] == "RuntimeError: ParameterNotFound: /lakehouse/pii-salt"
     assert "activity_by_profile" not in harness.job.steps()
+
+
+def test_the_shipped_execution_inputs_run_as_documented(harness: Harness) -> None:
+    """events/statemachine-*.json are what the README and statemachines/README.md tell people to start with."""
+    rerun = json.loads((REPO / "events" / "statemachine-stedi-rerun.json").read_text())
+    execution = harness.run("stedi", rerun)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert harness.job.steps() == ["machine_learning_curated"]
+    assert {run["--full-refresh"] for run in harness.job.runs} == {"true"}
+    for pipeline in ("stedi", "weblogs"):  # retail's Athena steps read tables the stand-in job does not write
+        harness.job.runs.clear()
+        body = json.loads((REPO / "events" / f"statemachine-{pipeline}.json").read_text())
+        execution = harness.run(pipeline, body)
+        assert execution["status"] == "SUCCEEDED", execution
+        assert json.loads(execution["output"])["options"] == {"full_refresh": False, **body}
+    scheduled = json.loads((REPO / "events" / "statemachine-scheduler-input.json").read_text())
+    assert harness.run("weblogs", scheduled)["status"] == "SUCCEEDED"
