@@ -369,3 +369,31 @@ def test_a_column_named_with_an_underscore_is_data_not_lineage(tmp_path):
     chunk = pq.ParquetFile(tmp_path / "out" / result.outputs[0].path).metadata.row_group(0).column(0)
     assert chunk.path_in_schema == "_id"
     assert "RLE_DICTIONARY" not in chunk.encodings and not chunk.is_stats_set
+
+
+def test_string_statistics_are_kept_where_they_can_skip_row_groups(tmp_path):
+    """Min/max statistics of a low-cardinality string column are written when its first rows show they can skip
+    row groups (one value, or sorted/clustered values), not for values in no order, whose every row group spans
+    the domain; numbers, keys and lineage always get them."""
+    import random
+
+    def stats_of(rows: list[bytes]) -> dict[str, bool]:
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        result, _ = run(folder, contract("weblogs.useractivity"), ACTIVITY_HEADER + b"".join(rows))
+        chunk = pq.ParquetFile(folder / "out" / result.outputs[0].path).metadata.row_group(0)
+        return {chunk.column(i).path_in_schema: chunk.column(i).is_stats_set for i in range(chunk.num_columns)}
+
+    shuffled = random.Random(7)
+    users = [f"user{i:03d}" for i in range(300)]
+    in_no_order = [b"10.0.%d.%d,%s,%d/Jan/2018:%02d:%02d:%02d,GET /,200,%d\n"
+                   % (i % 7, i % 250, shuffled.choice(users).encode(), 1 + i % 28, i % 24, i % 60, i // 60 % 60, i)
+                   for i in range(20_000)]
+    stats = stats_of(in_no_order)
+    assert stats["http"] and stats["bytes"] and stats["_source_key"] and stats["_ingested_at"]
+    assert not stats["username"] and not stats["ip_address"]  # low cardinality, in no order
+    assert not stats["timestamp"]  # high cardinality
+    assert stats["request"]  # one value in the whole file: a query for another skips it
+
+    clustered = sorted(in_no_order, key=lambda row: row.split(b",")[1])  # rows grouped by user, as in an export
+    assert stats_of(clustered)["username"]

@@ -25,6 +25,8 @@ MAX_FILE_BYTES = 1_000_000_000  # an object's output for one partition rolls ove
 MAX_PARTITIONS_PER_OBJECT = 500
 DICTIONARY_SAMPLE_ROWS = 1 << 16
 DICTIONARY_MAX_DISTINCT_RATIO = 0.5
+STATISTICS_PARTS = 8  # a string column's first rows are cut into this many parts to see whether it is clustered:
+STATISTICS_SPAN = 0.5  # it is when a part spans at most this share of the distinct values (see _ranges_can_differ)
 _TRANSFORM_FORMAT = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
 _LINEAGE_STRINGS = tuple(c.name for c in LINEAGE if c.constant_per_object)
 
@@ -71,6 +73,26 @@ def _encoding_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema(
         [f.with_type(pa.dictionary(pa.int32(), f.type)) if f.name in _LINEAGE_STRINGS else f for f in schema]
     )
+
+
+def _ranges_can_differ(values: pa.ChunkedArray) -> bool:
+    """Whether min/max statistics of this string column could skip row groups, judged on its first rows.
+
+    Yes when they hold one value (the file may hold only it: a query for another skips the file), and when a part
+    of them spans at most STATISTICS_SPAN of their distinct values, from the smallest to the largest it holds (the
+    column is sorted or clustered, as a date or a country often is in an export). No when every part spans more:
+    the values come in no order, so every row group's min and max would cover about the whole domain.
+    """
+    distinct = pc.unique(pc.drop_null(values))
+    if len(distinct) <= 1:
+        return True
+    ranks = pc.index_in(values, value_set=distinct.take(pc.sort_indices(distinct)))  # each value's place in order
+    size = -(-len(values) // STATISTICS_PARTS)
+    for start in range(0, len(values), size):
+        part = pc.min_max(ranks.slice(start, size)).as_py()
+        if part["min"] is not None and part["max"] - part["min"] + 1 <= STATISTICS_SPAN * len(distinct):
+            return True
+    return False
 
 
 @dataclass
@@ -153,7 +175,7 @@ class PartitionedWriter:
             options = {
                 "store_schema": False,  # the Parquet types say it all; readers see the lineage as plain strings
                 "compression": self.compression,
-                "write_statistics": self._statistics_columns(dictionary),
+                "write_statistics": self._statistics_columns(batch, dictionary),
                 "use_dictionary": dictionary,
             }
             handle = self._open[path] = self._start_file(path, part, options, sequence=0)
@@ -205,17 +227,24 @@ class PartitionedWriter:
         ]
         return chosen + list(LINEAGE_COLUMNS)
 
-    def _statistics_columns(self, dictionary: list[str]) -> list[str]:
+    def _statistics_columns(self, first: pa.Table, dictionary: list[str]) -> list[str]:
         """Columns whose row groups get min/max statistics: those where Athena can use them to skip row groups.
 
-        That is every non-string column (numbers, dates, timestamps, booleans), the low-cardinality strings
-        (the dictionary-encoded ones, e.g. a status or country), the contract's key and the lineage columns.
-        High-cardinality free text (addresses, user agents, ids) is left out: in an unsorted row group its
-        min and max span nearly the whole domain and skip nothing, yet comparing every string costs ~15% of
-        the encoding time. Iceberg and parquet-mr make the same trade by truncating string statistics.
+        That is every non-string column (numbers, dates, timestamps, booleans), the contract's key, the lineage
+        columns, and the low-cardinality (dictionary-encoded) strings whose first rows show that their ranges can
+        differ between row groups (``_ranges_can_differ``). High-cardinality free text (addresses, user agents,
+        ids) and unclustered low-cardinality text (a user name or an address repeated in random order) are left
+        out: each row group's min and max then span nearly the whole domain and skip nothing, yet comparing every
+        string is a large share of the writer's work. Iceberg and parquet-mr make a similar trade by truncating string
+        statistics.
         """
-        kept = set(dictionary) | set(self.contract.key)
-        chosen = [c.name for c in self.contract.data_columns if c.type != "string" or c.name in kept]
+        chosen = [
+            c.name
+            for c in self.contract.data_columns
+            if c.type != "string"
+            or c.name in self.contract.key
+            or (c.name in dictionary and _ranges_can_differ(first.column(c.name).slice(0, DICTIONARY_SAMPLE_ROWS)))
+        ]
         return chosen + list(LINEAGE_COLUMNS)
 
     def _with_lineage(self, batch: pa.Table) -> pa.Table:
