@@ -55,17 +55,33 @@ def _branches(value: Any) -> list[Any]:
 # ------------------------------------------------------------------------------------------------------ scanners
 
 
+@pytest.fixture(params=["DISABLED", "ENABLED"], ids=["lake-formation-off", "lake-formation-on"])
+def scanned_template(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """template.yaml with LakeFormationMode defaulting to each value, so each scanner sees either mode's resources
+    as the deployed default (checkov resolves conditions from parameter defaults)."""
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    marker = "  LakeFormationMode:\n"
+    start = text.index(marker)
+    default = text.index("    Default: DISABLED\n", start)
+    assert default - start < 400, "the LakeFormationMode parameter's Default line moved"
+    copy = tmp_path / "template.yaml"
+    copy.write_text(text[:default] + f"    Default: {request.param}\n"
+                    + text[default + len("    Default: DISABLED\n"):], encoding="utf-8")
+    return copy
+
+
 @pytest.mark.slow
-def test_cfn_lint_reports_nothing():
-    result = subprocess.run([_tool("cfn-lint"), str(TEMPLATE_PATH)], capture_output=True, text=True, cwd=REPO, check=False)
+def test_cfn_lint_reports_nothing(scanned_template: Path):
+    result = subprocess.run([_tool("cfn-lint"), str(scanned_template)], capture_output=True, text=True, cwd=REPO,
+                            check=False)
     print(f"cfn-lint: exit code {result.returncode}, {len(result.stdout.splitlines())} finding line(s)")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.slow
-def test_checkov_reports_no_failed_check_and_every_skip_is_justified():
+def test_checkov_reports_no_failed_check_and_every_skip_is_justified(scanned_template: Path):
     result = subprocess.run(
-        [_tool("checkov"), "-f", str(TEMPLATE_PATH), "--framework", "cloudformation", "-o", "json", "--quiet",
+        [_tool("checkov"), "-f", str(scanned_template), "--framework", "cloudformation", "-o", "json", "--quiet",
          "--compact"],
         capture_output=True, text=True, cwd=REPO, check=False,
     )
