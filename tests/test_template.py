@@ -181,3 +181,23 @@ def test_the_dashboard_shows_every_data_set_the_queue_the_pipelines_and_athena()
     for pipeline in (p for p in lake.pipelines.values() if p.steps):
         assert f"${{{logical_id(pipeline.name)}StateMachine}}" in text
     assert any(w["type"] == "log" and "TaskFailed" in w["properties"]["query"] for w in body["widgets"])
+
+
+def test_samconfig_overrides_only_parameters_the_template_declares() -> None:
+    """`sam deploy` refuses a parameter override the template does not declare, so `make deploy` would fail."""
+    import shlex
+    import tomllib
+
+    config = tomllib.loads((REPO / "samconfig.toml").read_text(encoding="utf-8"))
+    checked = 0
+    for env, commands in config.items():
+        if not isinstance(commands, dict):
+            continue
+        overrides = commands.get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+        for pair in shlex.split(overrides):
+            name, _, value = pair.partition("=")
+            assert name in TEMPLATE["Parameters"], f"samconfig.toml [{env}]: {name} is no template parameter"
+            allowed = TEMPLATE["Parameters"][name].get("AllowedValues")
+            assert allowed is None or value in allowed, f"samconfig.toml [{env}]: {name}={value} not in {allowed}"
+            checked += 1
+    assert checked >= 4
