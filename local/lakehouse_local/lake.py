@@ -351,6 +351,11 @@ class RedeployOnChange:
             self.version = version
         return self.invoker(event)
 
+    def reload(self) -> None:
+        """Redeploy now (a caller that changed something else the function reads)."""
+        self.invoker.reload()
+        self.version = contracts_version(self.pipelines_dir)
+
     def close(self) -> None:
         self.invoker.close()
 

@@ -91,7 +91,8 @@ def test_down_and_up_keep_the_tables_and_the_ledger(up: Up) -> None:
     up.port = free_port()
     up.start()
     assert _ledger(up) == ledger
-    code, after = _json("run", "--pipeline", "stedi", "--wait")  # Spark reads and writes the restored tables
+    # Spark reads and writes the restored Iceberg tables
+    code, after = _json("run", "--pipeline", "stedi", "--from", "machine_learning_curated", "--wait")
     assert code == 0 and after["status"] == "SUCCEEDED", after
     assert after["tables"] == before["tables"]
     from lakehouse_local.query import LocalQuery
