@@ -12,6 +12,16 @@ PIPELINES = REPO / "pipelines"
 SAMPLES = PIPELINES / "retail" / "samples"
 
 
+def stop_spark() -> None:
+    """Stop this process's Spark session, if one runs. Every session a Glue step opens (``newSession``) inherits the
+    catalog endpoint of the lake that started Spark in this process: a lake started later must start Spark anew."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession._instantiatedSession
+    if session is not None:
+        session.stop()
+
+
 @contextmanager
 def lake_environment(home: Path, pipelines: Path) -> Iterator[None]:
     """The commands of this process use a private .lakehouse and a copy of pipelines/ (never the developer's)."""

@@ -13,7 +13,7 @@ from lakehouse_local.lake import LocalLake
 
 from tests.glue.conftest import GlueLake
 
-from .conftest import PIPELINES, SAMPLES
+from .conftest import PIPELINES, SAMPLES, stop_spark
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -34,6 +34,7 @@ def _without_ratingtimestamp(contract: str, sql: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlueLake]:
+    stop_spark()
     root = tmp_path_factory.mktemp("evolution")
     pipelines = root / "pipelines"
     shutil.copytree(PIPELINES, pipelines)
@@ -46,6 +47,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlueLake]:
         yield GlueLake(lake, pipelines)
     finally:
         lake.stop()
+        stop_spark()
 
 
 def _columns(lab: GlueLake, sql: str) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,13 @@ from lakehouse_local.cli import main
 from lakehouse_local.lake import ZONE_DATABASES, LocalLake
 from lakehouse_local.query import LocalQuery
 
-from .conftest import PIPELINES, lake_environment
+from .conftest import PIPELINES, lake_environment, stop_spark
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 SALES_REPORT = "SELECT sales_year, sales_month, sales_total FROM presentation.sales_report ORDER BY 1, 2"
 # classicmodels' order lines add up to this (sum of quantityOrdered * priceEach over all 2,996 lines).
-ALL_SALES = 9_604_190.61
+ALL_SALES = Decimal("9604190.61")
 
 
 @dataclass
@@ -54,6 +55,7 @@ def _lower(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    stop_spark()
     root = tmp_path_factory.mktemp("retail")
     home, pipelines = root / "home", root / "pipelines"
     shutil.copytree(PIPELINES, pipelines)
@@ -74,6 +76,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield Lab(code, report, printed.getvalue(), pipelines, lake)
     finally:
         lake.stop()
+        stop_spark()
 
 
 # ------------------------------------------------------------------------------------------------ the demo
@@ -118,7 +121,7 @@ def test_curated_rows_are_typed_trimmed_and_say_where_they_came_from(lab: Lab) -
     [customer] = lab.query("SELECT * FROM curated.customers_curated WHERE customerNumber = 496")
     assert customer["customerName"] == "Kelly's Gift Shop" and customer["addressLine1"] == "Arenales 1938 3'A'"
     assert customer["city"] == "Auckland" and customer["state"] is None and customer["postalCode"] is None
-    assert customer["creditLimit"] == 110000.0 and customer["salesRepEmployeeNumber"] == 1612
+    assert customer["creditLimit"] == Decimal("110000.00") and customer["salesRepEmployeeNumber"] == 1612
     assert customer["source_key"] == "retail/customers/customers.csv" and customer["ingest_ts"] is not None
     [product] = lab.query("SELECT productDescription FROM curated.products_curated WHERE productCode = 'S18_3136'")
     assert "many different parts.\r\n\r\nThis collectible" in product["productDescription"]
@@ -198,8 +201,9 @@ def test_lakehouse_query_prints_the_sales_report(lab: Lab, capsys: pytest.Captur
     report = json.loads(capsys.readouterr().out)
     assert [(r["sales_year"], r["sales_month"]) for r in report][:2] == [(2003, 1), (2003, 2)]
     assert (report[-1]["sales_year"], report[-1]["sales_month"]) == (2005, 5) and len(report) == 29
-    assert math.isclose(sum(r["sales_total"] for r in report), ALL_SALES, abs_tol=0.005)
-    assert math.isclose(report[0]["sales_total"], 116_692.77)  # the 39 lines of January 2003's 5 orders
+    # money is decimal(10,2) from the curated zone on: the report adds up to the cent (JSON carries decimals as text)
+    assert sum(Decimal(r["sales_total"]) for r in report) == ALL_SALES
+    assert report[0]["sales_total"] == "116692.77"  # the 39 lines of January 2003's 5 orders
     assert main(["query", "--endpoint", lab.lake.aws.endpoint, SALES_REPORT]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["sales_year", "sales_month", "sales_total"] and table[-1] == "(29 rows)"
