@@ -189,6 +189,33 @@ def test_invalid_utf8_is_an_encoding_error(tmp_path):
     assert rejected(tmp_path, contract("weblogs.useractivity"), body).code == "encoding_error"
 
 
+def test_utf8_is_checked_by_block_with_the_same_outcomes(tmp_path, monkeypatch):
+    """A UTF-8 file is checked block by block, not value by value: characters split between blocks are whole
+    again, and a file holding other bytes is read again with the per-value check, so bytes in no converted value
+    (an ignored column) are still no error, and bytes in a value still are."""
+    from lakehouse import convert as converter
+
+    reads: list[bool] = []  # utf8_per_value of each read of the file
+    read_csv = converter.read_csv
+    monkeypatch.setattr(converter, "read_csv", lambda *a, **kw: reads.append(kw["utf8_per_value"]) or read_csv(*a, **kw))
+    rows = b"".join(b"10.0.0.1,\xc3\xa9l\xc3\xa8ve-\xe2\x82\xac%d-\xf0\x9f\x98\x80,17/Jan/2018:10:43:54,GET /,200,1\n" % i
+                    for i in range(150_000))  # 6 MB: past the header's peek, blocks end mid-character
+    result, table = run(tmp_path, contract("weblogs.useractivity"), ACTIVITY_HEADER + rows, block_size=64 << 10)
+    assert result.rows_written == 150_000
+    assert table.column("username")[149_999].as_py() == "\u00e9l\u00e8ve-\u20ac149999-\U0001f600"
+    assert reads == [False]  # one read, checked by block
+
+    ignoring = contract("weblogs.useractivity", unknown_columns="ignore")
+    body = b"note," + ACTIVITY_HEADER + b"b\xffd," + ACTIVITY_ROW + b"ok," + ACTIVITY_ROW
+    (tmp_path / "ignored").mkdir()
+    result, table = run(tmp_path / "ignored", ignoring, body)
+    assert result.rows_written == 2 and table.column("username").to_pylist() == ["alice", "alice"]
+    assert reads == [False, False, True]  # the second file is read again, checked per value
+    (tmp_path / "cut").mkdir()
+    cut = ACTIVITY_HEADER + ACTIVITY_ROW + b"10.0.0.1,alice,17/Jan/2018:10:43:54,GET /,200,1\xc3"  # ends mid-character
+    assert rejected(tmp_path / "cut", contract("weblogs.useractivity"), cut).code == "encoding_error"
+
+
 def test_corrupt_gzip(tmp_path):
     body = gzip.compress(ACTIVITY_HEADER + ACTIVITY_ROW * 100)[:-30]
     assert rejected(tmp_path, contract("weblogs.useractivity"), body, "a.csv.gz").code == "compression_error"

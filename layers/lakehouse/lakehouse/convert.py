@@ -5,8 +5,10 @@ on a value, start over reading every column as text and let validation name each
 (exact path). Both paths stream in blocks, so memory is bounded by the block and row-group sizes,
 never by the file size; the one thing that grows with the file, a contract key's values, is capped (validation.py).
 
-A file is read a second time in two more cases: a line longer than the parser's block (with a larger block), and a
-``quarantine_rows`` file whose key repeats (the repeats are known only at the end; the second pass leaves them out).
+A file is read a second time in three more cases: a line longer than the parser's block (with a larger block), a
+``quarantine_rows`` file whose key repeats (the repeats are known only at the end; the second pass leaves them out),
+and a UTF-8 CSV file holding bytes that are not UTF-8 (checked by block first; then pyarrow checks each value, and
+its verdict is the file's outcome: see readers.Blocks).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .readers import (
     MAX_BLOCK_SIZE,
     TEXT_TYPES,
     DroppedRows,
+    NotUtf8,
     SourceStream,
     buffered,
     read_csv,
@@ -151,11 +154,15 @@ def convert(
     attempt_block = block_size
     typed = True
     repeated: Duplicates | None = None
+    utf8_per_value = False
     while True:
         try:
-            return _run(open_source, contract, lineage, out_dir, work_dir, compression, typed, attempt_block, repeated)
+            return _run(open_source, contract, lineage, out_dir, work_dir, compression, typed, attempt_block, repeated,
+                        utf8_per_value)
         except _NeedsExactPath:
             typed = False
+        except NotUtf8:
+            utf8_per_value = True  # pyarrow checks each value it converts, and says which bytes are an error
         except _RepeatedKeys as found:
             repeated = found.duplicates
         except _BlockTooSmall:
@@ -198,10 +205,17 @@ def _classify(exc: pa.ArrowException, stream: SourceStream, typed: bool) -> Exce
 
 
 def _batches(
-    reader, contract: Contract, typed: bool, row_errors: RowErrors, dropped: DroppedRows, block_size: int
+    reader,
+    contract: Contract,
+    typed: bool,
+    row_errors: RowErrors,
+    dropped: DroppedRows,
+    block_size: int,
+    utf8_per_value: bool,
 ) -> Iterator[pa.RecordBatch]:
     if contract.format.is_delimited:
-        return read_csv(reader, contract, typed=typed, row_errors=row_errors, dropped=dropped, block_size=block_size)
+        return read_csv(reader, contract, typed=typed, row_errors=row_errors, dropped=dropped, block_size=block_size,
+                        utf8_per_value=utf8_per_value)
     if typed and contract.format.type == "jsonl":
         return read_jsonl_typed(reader, contract, block_size=block_size)
     if typed:
@@ -227,6 +241,7 @@ def _run(
     typed: bool,
     block_size: int,
     repeated: Duplicates | None,
+    utf8_per_value: bool,
 ) -> ConversionResult:
     bad_rows = _BadRowsFile(work_dir / "rejected-rows.jsonl") if contract.on_bad_rows == "quarantine_rows" else None
     row_errors = RowErrors(cap=contract.max_reported_errors, record_sink=bad_rows)
@@ -243,8 +258,8 @@ def _run(
         try:
             # closed here, not by the garbage collector: closing joins the validation thread, and a collection can
             # start inside threading's own locks, where that join would deadlock
-            with closing(_validated(_batches(reader, contract, typed, row_errors, dropped, block_size), contract,
-                                    text_columns, dropped)) as steps:
+            batches = _batches(reader, contract, typed, row_errors, dropped, block_size, utf8_per_value)
+            with closing(_validated(batches, contract, text_columns, dropped)) as steps:
                 for step, verdict, first in steps:
                     if typed and (dropped.unknown or verdict.needs_text):
                         raise _NeedsExactPath()  # rows of unknown number dropped, or a value only its text settles

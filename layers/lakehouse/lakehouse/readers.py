@@ -116,6 +116,43 @@ def buffered(stream: SourceStream) -> io.BufferedReader:
     return io.BufferedReader(stream, buffer_size=PEEK_BYTES)
 
 
+class NotUtf8(Exception):
+    """A block of a UTF-8 file is not UTF-8: the file is read again with pyarrow's per-value check (see Blocks)."""
+
+
+class Blocks(io.RawIOBase):
+    """What pyarrow reads: the bytes the buffered reader holds (the header's peek), then one raw read per block
+    straight into the bytes object pyarrow keeps (``read1``: nothing is copied through the reader's buffer).
+
+    With ``utf8``, every block is checked as UTF-8 as a whole: ASCII, most CSV text, is one ``isascii`` scan, so
+    pyarrow need not check each value (``check_utf8=False``). A block that is not UTF-8 raises NotUtf8, and the
+    converter reads the file again with pyarrow's per-value check, which decides the file's outcome as it always
+    did (bytes in no converted value, such as an ignored column's, are no encoding error).
+    """
+
+    def __init__(self, reader: io.BufferedReader, *, utf8: bool):
+        super().__init__()
+        self._reader = reader
+        self._utf8 = codecs.getincrementaldecoder("utf-8")() if utf8 else None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._reader.read1(size) if size is not None and size >= 0 else self._reader.read()
+        utf8 = self._utf8
+        if utf8 is not None and (not data.isascii() or utf8.getstate()[0]):  # or a character continues from before
+            try:
+                utf8.decode(data, final=not data)
+            except UnicodeDecodeError:
+                failure = NotUtf8("a block is not UTF-8")
+                source = self._reader.raw
+                if isinstance(source, SourceStream) and source.failure is None:
+                    source.failure = failure  # pyarrow re-raises it as its own error: the converter asks the stream
+                raise failure from None
+        return data
+
+
 def peek_text(reader: io.BufferedReader, encoding: str) -> str:
     """The first bytes of the (decompressed) file as text, for header and shape checks."""
     head = reader.peek(PEEK_BYTES)[:PEEK_BYTES]
@@ -268,9 +305,14 @@ def read_csv(
     row_errors: RowErrors,
     dropped: DroppedRows,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    utf8_per_value: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     """CSV/TSV batches with the contract's column names; rows with the wrong number of fields are dropped into
-    ``row_errors``/``dropped``."""
+    ``row_errors``/``dropped``.
+
+    A UTF-8 file is checked block by block (Blocks) unless ``utf8_per_value``, when pyarrow checks each value it
+    converts (the converter's second read of a file that holds non-UTF-8 bytes). Other encodings are transcoded
+    by pyarrow and checked per value."""
     fmt = contract.format
     layout = csv_layout(contract, reader)
     by_name = {c.name: c for c in contract.columns}
@@ -296,8 +338,9 @@ def read_csv(
         )
         return "skip"
 
+    by_block = not utf8_per_value and codecs.lookup(fmt.encoding).name == "utf-8"  # pyarrow transcodes others
     csv_reader = pacsv.open_csv(
-        reader,
+        Blocks(reader, utf8=by_block),
         # single-threaded parsing keeps invalid-row callbacks in file order, so row numbers stay exact
         read_options=pacsv.ReadOptions(
             block_size=block_size, encoding=fmt.encoding, use_threads=typed, column_names=layout.column_names
@@ -317,7 +360,7 @@ def read_csv(
             strings_can_be_null=True,
             true_values=fmt.true_values,
             false_values=fmt.false_values,
-            check_utf8=True,
+            check_utf8=not by_block,
         ),
     )
     names = list(layout.read.values())
