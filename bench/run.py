@@ -235,19 +235,20 @@ def measure_bundle(build_dir: Path) -> dict:
     if not (build_dir / "template.yaml").exists():
         return {"status": "not built", "detail": f"{build_dir} has no template.yaml: run `sam build` "
                 "(or pass --sam-build)"}
+    bundles = bundle_sizes(build_dir)
+    if not bundles:
+        return {"status": "not built", "detail": f"no functions in {build_dir / 'template.yaml'}"}
     functions = {
         b.function: {
             "code_mb": round(b.code_mb, 1),
             "layers": {name: round(mb, 1) for name, mb in b.layers_mb.items()},
             "total_mb": round(b.total_mb, 1),
         }
-        for b in bundle_sizes(build_dir)
+        for b in bundles
     }
-    if not functions:
-        return {"status": "not built", "detail": f"no functions in {build_dir / 'template.yaml'}"}
-    largest = max(functions, key=lambda f: float(functions[f]["total_mb"]))  # type: ignore[arg-type]
-    return {"status": "ok", "build_dir": str(build_dir), "functions": functions, "largest": largest,
-            "largest_mb": functions[largest]["total_mb"]}
+    largest = max(bundles, key=lambda b: b.total_mb)
+    return {"status": "ok", "build_dir": str(build_dir), "functions": functions, "largest": largest.function,
+            "largest_mb": round(largest.total_mb, 1)}
 
 
 def sam_build(work: Path, say) -> Path:

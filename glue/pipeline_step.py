@@ -11,6 +11,7 @@ Where ``lakehouse`` is importable already (a laptop, the local stack, the tests)
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import sys
@@ -51,9 +52,7 @@ def install_layers(argv: Sequence[str], lambda_client: Any = None, root: str | N
 
 def locate(argv: Sequence[str], lambda_client: Any = None) -> str | None:
     """Make ``lakehouse`` importable and return the pipelines folder (None: the caller's default)."""
-    try:
-        import lakehouse  # noqa: F401 - only asks whether it is there
-    except ImportError:
+    if importlib.util.find_spec("lakehouse") is None:
         return install_layers(argv, lambda_client)
     return None
 

@@ -23,10 +23,10 @@ from typing import Any
 from moto.athena import models as athena_models
 from moto.athena import responses as athena_responses
 
+from .patching import ClassPatches, emulated_status
 from .query import LocalQuery, QueryError
 from .server import LocalAws
 
-_INHERITED = object()
 # DuckDB's result types as Presto/Athena names them in a view's stored definition.
 _PRESTO_TYPES = {"int8": "tinyint", "int16": "smallint", "int32": "integer", "int64": "bigint", "float": "real",
                  "double": "double", "bool": "boolean", "string": "varchar", "large_string": "varchar",
@@ -47,7 +47,7 @@ class AthenaRunner:
     def __init__(self, aws: LocalAws, databases: dict[str, str]) -> None:
         self.aws = aws
         self.engine = LocalQuery(aws.client, aws.endpoint, databases, region=aws.region)
-        self._restore: list[tuple[Any, str, Any]] = []
+        self._patches = ClassPatches()
 
     # ---------------------------------------------------------------- moto patches
     def install(self) -> None:
@@ -74,22 +74,12 @@ class AthenaRunner:
             return json.dumps(body)
 
         status = athena_models.Execution.status  # ManagedState's property: moto's queued -> running -> succeeded
-        patched: list[tuple[Any, str, Any]] = [
-            (athena_models.AthenaBackend, "start_query_execution", start_query_execution),
-            (athena_responses.AthenaResponse, "get_query_execution", get_query_execution),
-            (athena_models.Execution, "status", _emulated_status(status)),  # type: ignore[arg-type]
-        ]
-        for owner, attribute, value in patched:
-            self._restore.append((owner, attribute, vars(owner).get(attribute, _INHERITED)))
-            setattr(owner, attribute, value)
+        self._patches.set(athena_models.AthenaBackend, "start_query_execution", start_query_execution)
+        self._patches.set(athena_responses.AthenaResponse, "get_query_execution", get_query_execution)
+        self._patches.set(athena_models.Execution, "status", emulated_status(status))
 
     def uninstall(self) -> None:
-        for owner, attribute, original in reversed(self._restore):
-            if original is _INHERITED:
-                delattr(owner, attribute)
-            else:
-                setattr(owner, attribute, original)
-        self._restore.clear()
+        self._patches.undo()
 
     # ---------------------------------------------------------------- statements
     def execute(self, query: str, database: str) -> None:
@@ -195,13 +185,3 @@ class AthenaRunner:
         finally:
             connection.close()
         iceberg.overwrite(result.cast(current.schema))
-
-
-def _emulated_status(original: property) -> property:
-    """``status``: the local run's state once the statement ran, moto's own state otherwise."""
-
-    def fget(self: Any) -> Any:
-        state = getattr(self, "emulated_state", None)
-        return state if state is not None else original.fget(self)  # type: ignore[misc]
-
-    return property(fget, original.fset)

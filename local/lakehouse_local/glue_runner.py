@@ -12,7 +12,8 @@ Glue reports a Python error.
 
 Differences from Glue (docs/local.md): one Spark session in this process (local[2]) serves every run, one run at a
 time; the library and the pipelines are the working tree's, not downloaded layers; worker types, capacity, job
-bookmarks, timeouts and Glue's "Job State Change" events are not emulated.
+bookmarks, timeouts and Glue's "Job State Change" events are not emulated. The job's table optimizers are recorded
+by the local Glue (moto_patches) but never run.
 """
 
 from __future__ import annotations
@@ -34,10 +35,9 @@ from typing import Any
 
 from moto.glue import models as glue_models
 
+from .patching import ClassPatches, emulated_status
 from .server import LocalAws
 from .stack import REPO
-
-_INHERITED = object()  # marks a patched attribute that the class inherited (restored by deleting the override)
 
 # ------------------------------------------------------------------------------------------------ stdout per thread
 _local = threading.local()
@@ -120,7 +120,7 @@ class GlueRunner:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-glue")
         self._spark: Any = None
         self._scripts: dict[str, Any] = {}
-        self._restore: list[tuple[Any, str, Any]] = []
+        self._patches = ClassPatches()
 
     def install(self) -> None:
         runner = self
@@ -140,21 +140,12 @@ class GlueRunner:
                 data["ErrorMessage"] = run.error_message
             return data
 
-        for owner, attribute, value in (
-            (glue_models.FakeJob, "start_job_run", start_job_run),
-            (glue_models.FakeJobRun, "as_dict", run_as_dict),
-            (glue_models.FakeJobRun, "status", _emulated_status(glue_models.FakeJobRun.status)),  # type: ignore[arg-type]
-        ):
-            self._restore.append((owner, attribute, owner.__dict__.get(attribute, _INHERITED)))
-            setattr(owner, attribute, value)
+        self._patches.set(glue_models.FakeJob, "start_job_run", start_job_run)
+        self._patches.set(glue_models.FakeJobRun, "as_dict", run_as_dict)
+        self._patches.set(glue_models.FakeJobRun, "status", emulated_status(glue_models.FakeJobRun.status))
 
     def uninstall(self) -> None:
-        for owner, attribute, original in reversed(self._restore):
-            if original is _INHERITED:
-                delattr(owner, attribute)
-            else:
-                setattr(owner, attribute, original)
-        self._restore.clear()
+        self._patches.undo()
         self._worker.shutdown(wait=True, cancel_futures=True)
 
     def spark(self) -> Any:
@@ -186,8 +177,7 @@ class GlueRunner:
         error = None
         try:
             argv = ["--JOB_NAME", job.name, "--JOB_RUN_ID", run.job_run_id]
-            # Glue's table optimizers are not emulated (moto has none): the job is told there is no optimizer role.
-            for name, value in {**arguments, "--optimizer-role-arn": ""}.items():
+            for name, value in arguments.items():  # the job enables the table optimizers (moto_patches, patch 9)
                 argv += [name, str(value)]
             with _capture_stdout() as out:
                 try:
@@ -206,13 +196,3 @@ class GlueRunner:
         run.error_message = error
         run.emulated_state = "FAILED" if error else "SUCCEEDED"
         self.on_event(GlueEvent(job.name, run.emulated_state, arguments, summary, error))
-
-
-def _emulated_status(original: property) -> property:
-    """``status`` that reports the local run's state while one is attached, moto's state machine otherwise."""
-
-    def fget(self: Any) -> Any:
-        state = getattr(self, "emulated_state", None)
-        return state if state is not None else original.fget(self)  # type: ignore[misc]
-
-    return property(fget, original.fset)

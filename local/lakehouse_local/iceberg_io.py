@@ -63,6 +63,8 @@ class BotoPutFileIO(PyArrowFileIO):
             )
         return self._client
 
+    # pyiceberg reads only through a PyArrowFileIO (it asks for its Arrow file systems), so this is a subclass, and
+    # its writes return our OutputFile where the base class declares its own PyArrowFile.
     def new_output(self, location: str) -> OutputFile:  # type: ignore[override]
         if not location.startswith("s3://"):
             return super().new_output(location)

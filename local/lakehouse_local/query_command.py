@@ -52,9 +52,11 @@ def local_rows(sql: str, endpoint: str) -> tuple[list[dict[str, Any]], list[str]
     from .query import LocalQuery
     from .server import REGION
 
+    session: Any = boto3.session.Session(region_name=REGION, aws_access_key_id="testing",
+                                         aws_secret_access_key="testing")
+
     def client(service: str) -> Any:
-        return boto3.client(service, endpoint_url=endpoint, region_name=REGION,  # type: ignore[call-overload]
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return session.client(service, endpoint_url=endpoint)
 
     databases = {zone: local_database(zone) for zone in ZONES}
     table = LocalQuery(client, endpoint, databases).run(sql)

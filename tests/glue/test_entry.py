@@ -12,6 +12,7 @@ import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import boto3
@@ -66,7 +67,7 @@ def lambda_endpoint() -> Iterator[tuple[str, list[str]]]:
     server.shutdown()
 
 
-def _entry():  # type: ignore[no-untyped-def]
+def _entry() -> Any:
     spec = importlib.util.spec_from_file_location("glue_entry", REPO / "glue" / "pipeline_step.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

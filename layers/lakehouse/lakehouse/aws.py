@@ -25,9 +25,8 @@ class AwsClients:
         import boto3
         from botocore.config import Config
 
-        session = self._session or boto3.session.Session()
-        config = Config(retries=_RETRIES, connect_timeout=5, read_timeout=60)
-        return session.client(name, config=config)  # type: ignore[call-overload]
+        session: Any = self._session or boto3.session.Session()  # Any: the service is named at run time
+        return session.client(name, config=Config(retries=_RETRIES, connect_timeout=5, read_timeout=60))
 
     @cached_property
     def s3(self) -> Any:
