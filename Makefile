@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam
 STAMP := $(VENV)/.installed
 ENV ?= dev
-PIPELINE ?= stedi
+PIPELINE ?= retail stedi weblogs
 
 .PHONY: setup test test-fast lint demo up bench build generate validate deploy clean
 
@@ -30,8 +30,8 @@ lint: setup ## ruff and mypy over the library, the functions, the local emulatio
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-demo: setup ## the whole pipeline locally on the bundled samples, no AWS account
-	$(VENV)/bin/lakehouse demo --pipeline $(PIPELINE)
+demo: setup ## the example pipelines locally on their bundled samples, no AWS account (PIPELINE=stedi: one)
+	$(VENV)/bin/lakehouse demo $(addprefix --pipeline ,$(PIPELINE))
 
 up: setup ## keep a local stack running (moto server) for the lakehouse commands, aws --endpoint-url, sam local invoke
 	$(VENV)/bin/lakehouse up
