@@ -189,3 +189,28 @@ def test_random_columns_agree_with_re2_on_every_value():
         assert checked(array, pattern) == per_value(array, pattern), (pattern, values)
         whole_chunk_passes += array.null_count < len(array) and _all_match(array, _whole_chunk_form(pattern))
     assert whole_chunk_passes > 100  # the fast path was exercised, not only the fallback
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [IP, r"^[A-Z]{2,3}$", r"^\d+$", r"^\s+$", r"^\w*$", r"^(?:[a-z]|\d)+$", r"^[-+.]{1,4}$", r"^a$", r"^[\]\\^]+$"],
+)
+def test_one_repeated_character_is_checked_by_its_bytes(pattern):
+    """A pattern that is one ASCII character (class), repeated, is checked by the bytes it may be
+    (bytes.translate), which must be exactly the characters RE2 matches."""
+    form = _whole_chunk_form(pattern)
+    assert form is not None and form.alphabet is not None
+    one = pattern[1:-1].rstrip("+*") if pattern[-2] in "+*" else pattern[1:-1].split("{")[0]
+    assert [chr(c) for c in form.alphabet] == [chr(c) for c in range(0x80) if re2_matches(f"^(?:{one})$", chr(c))]
+    values = pa.array([chr(c) * form.shortest or chr(c) for c in range(0x100)] + [None], pa.string())
+    assert checked(values, pattern) == per_value(values, pattern)
+
+
+def re2_matches(pattern: str, text: str) -> bool:
+    return bool(pc.match_substring_regex(pa.array([text]), pattern)[0].as_py())
+
+
+@pytest.mark.parametrize("pattern", [APACHE_TIME, WORKSHOP_TIME, r"^(ab|cd)$", r"^[^:]+$", r"^.+$", r"^[é]+$"])
+def test_other_shapes_have_no_alphabet(pattern):
+    form = _whole_chunk_form(pattern)
+    assert form is not None and form.alphabet is None

@@ -72,6 +72,7 @@ class _WholeChunk:
     longest: int
     ascii: bool  # BODY matches ASCII characters only: lengths may be counted in bytes
     separator: str | None = None
+    alphabet: bytes | None = None  # BODY is one ASCII character (class), repeated: the bytes it may be
 
 
 # Separators tried in order: control characters no contract pattern is written to match.
@@ -97,7 +98,23 @@ def _whole_chunk_form(pattern: str) -> _WholeChunk | None:
         repeat = len(items) == 1 and str(items[0][0]) in _REPEATS and items[0][1][2].getwidth() == (1, 1)
         if not repeat:
             return _separated_form(body, parsed, shortest, longest)
-    return _WholeChunk(f"^(?:{body})*$", shortest, longest, _ascii_only(parsed))
+    return _WholeChunk(f"^(?:{body})*$", shortest, longest, _ascii_only(parsed), alphabet=_alphabet(parsed))
+
+
+def _alphabet(parsed) -> bytes | None:
+    """The bytes BODY's character may be, when BODY is one ASCII character (a literal or class) or a repeat of one.
+
+    Values laid end to end then match ``^(?:BODY)*$`` exactly when the text holds no other byte, which
+    ``bytes.translate`` checks several times faster than RE2 (the lengths are checked apart, as for the others).
+    """
+    items = parsed.data
+    if len(items) != 1 or not _ascii_only(parsed):
+        return None
+    op, arg = items[0]
+    character = arg[2] if str(op) in _REPEATS else parsed
+    if character.getwidth() != (1, 1):
+        return None
+    return bytes(code for code in range(0x80) if _can_match(character, chr(code)))
 
 
 def _separated_form(body: str, parsed, shortest: int, longest: int) -> _WholeChunk | None:
@@ -230,18 +247,25 @@ def _all_match(values: pa.Array | pa.ChunkedArray, form: _WholeChunk) -> bool:
     shortest_longest = pc.min_max(byte_lengths if form.ascii else pc.utf8_length(chunk)).as_py()
     if shortest_longest["min"] < form.shortest or shortest_longest["max"] > form.longest:
         return False
+    if form.alphabet is not None:
+        return not _text(chunk).to_pybytes().translate(None, form.alphabet)  # nothing left: no other byte
     return bool(pc.match_substring_regex(whole, form.pattern)[0].as_py())
 
 
-def _end_to_end(chunk: pa.StringArray | pa.LargeStringArray) -> tuple[pa.Array, int]:
-    """The bytes between the chunk's first and last offset as one string (no copy), and their length."""
+def _text(chunk: pa.StringArray | pa.LargeStringArray) -> pa.Buffer:
+    """The bytes between the chunk's first and last offset (no copy)."""
     offset_type = pa.int64() if isinstance(chunk, pa.LargeStringArray) else pa.int32()
     offsets = pa.Array.from_buffers(offset_type, len(chunk) + 1, [None, chunk.buffers()[1]], offset=chunk.offset)
     start, end = offsets[0].as_py(), offsets[-1].as_py()
     data = chunk.buffers()[2]
-    text = data.slice(start, end - start) if data is not None else pa.py_buffer(b"")
-    ends = pa.array([0, end - start], pa.int64()).buffers()[1]
-    return pa.Array.from_buffers(pa.large_string(), 1, [None, ends, text]), end - start
+    return data.slice(start, end - start) if data is not None else pa.py_buffer(b"")
+
+
+def _end_to_end(chunk: pa.StringArray | pa.LargeStringArray) -> tuple[pa.Array, int]:
+    """The bytes between the chunk's first and last offset as one string (no copy), and their length."""
+    text = _text(chunk)
+    ends = pa.array([0, text.size], pa.int64()).buffers()[1]
+    return pa.Array.from_buffers(pa.large_string(), 1, [None, ends, text]), text.size
 
 
 def _all_match_separated(chunk: pa.StringArray | pa.LargeStringArray, form: _WholeChunk) -> bool:
