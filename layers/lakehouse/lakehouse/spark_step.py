@@ -99,7 +99,12 @@ class StepRun:
         if self.step.engine != "glue":
             raise PipelineError(f"step {step!r} is an {self.step.engine} step; the Glue job runs glue steps only")
         # A session of its own (same SparkContext): temp views and settings of one step cannot leak into another.
+        # A new session starts from the SparkContext's configuration, so the catalog settings of the session it came
+        # from go with it (a local run points them at its own endpoint after the SparkContext started).
         self.spark = spark.newSession()
+        for row in spark.sql("SET").collect():
+            if row.key.startswith(f"spark.sql.catalog.{CATALOG}."):
+                self.spark.conf.set(row.key, row.value)
         self.glue = glue
         self.full_refresh = full_refresh
         self.salt = salt
