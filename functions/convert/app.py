@@ -64,7 +64,7 @@ def runtime() -> Runtime:
     clients = AwsClients()
     service = LandingService(registry, settings, clients, metric=_metric)
     config = IdempotencyConfig(
-        event_key_jmespath="[bucket, key, etag, version_id]",
+        event_key_jmespath="[bucket, key, etag, version_id, replay]",  # see lakehouse.ingest.REPLAY_FIELD
         raise_on_no_idempotency_key=True,
         expires_after_seconds=24 * 3600,
     )

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 FUNCTION_TIMEOUT = timedelta(minutes=15)  # the template's Globals.Function.Timeout (the local stack's)
 STATES = ("converting", "converted", "quarantined", "ignored", "failed", "dead_lettered")
-REPLAY_FIELD = "lakehouse-replay"  # in the event's detail: the replay's id (see replay_event())
 
 
 class OpsError(ValueError):
@@ -304,12 +303,13 @@ def replay_event(target: Target, bucket: str, key: str, head: dict[str, Any], en
     """The S3 "Object Created" event of the object's current version, as EventBridge delivers it to the landing
     queue, with the replay's id in ``detail["lakehouse-replay"]``.
 
-    The converter handles it like the original event: its idempotency record (bucket, key, etag, version id), made
-    anew by this replay, swallows an accidental second delivery of this message. The replay id names the replay in
-    the function's logs, and is what the handler can fold into its key so that replays need no forgetting of
-    records (see forget_conversions). ``time`` is when the object landed (the ledger's record of its original
-    event, else its modification time), so the rows keep their ingest date and replace the files an earlier
-    conversion of the same version wrote."""
+    The converter's idempotency key is (bucket, key, etag, version id, replay id): the original event's record does
+    not answer the replay, so the object is converted again, and the replay's own record swallows an accidental
+    second delivery of this message (lakehouse.ingest.REPLAY_FIELD). ``time`` is when the object landed (the
+    ledger's record of its original event, else its modification time), so the rows keep their ingest date and
+    replace the files an earlier conversion of the same version wrote."""
+    from lakehouse.ingest import REPLAY_FIELD
+
     version = head.get("VersionId") or ""
     same_version = entry.version_id == version or not entry.version_id
     landed = entry.landed_at if same_version and entry.landed_at else \
@@ -341,49 +341,9 @@ def replay_event(target: Target, bucket: str, key: str, head: dict[str, Any], en
     }
 
 
-def forget_conversions(target: Target, entries: list[LedgerEntry]) -> int:
-    """Delete the idempotency records of the objects' completed conversions; returns how many were deleted.
-
-    ConvertFunction's Powertools idempotency keys a record on (bucket, key, etag, version id), which a replayed event
-    shares with the original one, so without this the replay would be answered from the record and change nothing.
-    The records are found by what they hold, the conversion's response naming the object (their ids are hashes
-    of the key and the function's name), with a scan: records expire after 24 hours, so the table holds about a day
-    of objects. Only COMPLETED records go (conditionally): a conversion in progress keeps its own. Once the handler
-    folds the event's replay id (``REPLAY_FIELD``) into its key, this step is unnecessary.
-    """
-    uris = {e.object_uri for e in entries}
-    if not uris:
-        return 0
-    dynamodb = target.client("dynamodb")
-    table = target.resource("IdempotencyTable")
-    names = {"#id": "id", "#status": "status", "#data": "data"}  # STATUS and DATA are reserved words
-    deleted = 0
-    pages = dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="#id, #status, #data",
-                                                    ExpressionAttributeNames=names)
-    for page in pages:
-        for item in page.get("Items", []):
-            if item.get("status", {}).get("S") != "COMPLETED":
-                continue
-            try:
-                response = json.loads(item.get("data", {}).get("S", ""))
-            except ValueError:
-                continue
-            if not isinstance(response, dict) or response.get("object") not in uris:
-                continue
-            try:
-                dynamodb.delete_item(TableName=table, Key={"id": item["id"]},
-                                     ConditionExpression="#status = :completed",
-                                     ExpressionAttributeNames={"#status": "status"},
-                                     ExpressionAttributeValues={":completed": {"S": "COMPLETED"}})
-            except dynamodb.exceptions.ConditionalCheckFailedException:
-                continue
-            deleted += 1
-    return deleted
-
-
 def replay(target: Target, entries: list[LedgerEntry]) -> Replayed:
-    """Send each object's event to the landing queue (the normal path: the queue, the function, the ledger), after
-    forgetting its completed conversion (forget_conversions)."""
+    """Send each object's event to the landing queue (the normal path: the queue, the function, the ledger), marked
+    with one replay id, which the converter's idempotency key includes: the replay is converted again."""
     s3, sqs = target.client("s3"), target.client("sqs")
     queue = target.queue_url("LandingQueue")
     replay_id = f"replay-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -405,7 +365,6 @@ def replay(target: Target, entries: list[LedgerEntry]) -> Replayed:
             present.append((entry, s3.head_object(Bucket=entry.bucket, Key=entry.key)))
         except s3.exceptions.ClientError as exc:
             skipped.append({"key": entry.key, "why": f"no longer in the landing bucket ({_code(exc)})"})
-    forget_conversions(target, [entry for entry, _ in present])
     for entry, head in present:
         event = replay_event(target, entry.bucket, entry.key, head, entry, replay_id)
         batch.append({"Id": str(len(batch)), "MessageBody": json.dumps(event)})

@@ -37,6 +37,12 @@ logger = Logger(child=True)
 MetricSink = Callable[[str, str, float, str], None]
 
 
+# In an "Object Created" event's detail: the id of a deliberate replay (`lakehouse replay`). The converter's
+# idempotency key is (bucket, key, etag, version id, replay id): a duplicate delivery of an event is swallowed, a
+# replay of the same object version is converted again, and a duplicate delivery of that replay is swallowed.
+REPLAY_FIELD = "lakehouse-replay"
+
+
 @dataclass(frozen=True)
 class LandingObject:
     bucket: str
@@ -46,6 +52,7 @@ class LandingObject:
     size: int | None = None
     sequencer: str = ""
     landed_at: str = ""  # the event's time (ISO 8601): when this version of the object was created
+    replay: str = ""  # a deliberate replay's id (`lakehouse replay`): part of the idempotency key, see REPLAY_FIELD
 
     @property
     def landed(self) -> datetime:
@@ -72,11 +79,12 @@ class LandingObject:
             size=int(size) if size is not None else None,
             sequencer=obj.get("sequencer") or "",
             landed_at=event.get("time") or "",
+            replay=event.detail.get(REPLAY_FIELD) or "",
         )
 
     def as_dict(self) -> dict[str, Any]:
         return {"bucket": self.bucket, "key": self.key, "etag": self.etag, "version_id": self.version_id,
-                "size": self.size, "sequencer": self.sequencer, "landed_at": self.landed_at}
+                "size": self.size, "sequencer": self.sequencer, "landed_at": self.landed_at, "replay": self.replay}
 
 
 class Superseded(ObjectIgnored):
