@@ -78,6 +78,7 @@ class _WholeChunk:
 # Separators tried in order: control characters no contract pattern is written to match.
 _SEPARATORS = ("\n", "\x00", "\x1f", "\x1e", "\x01")
 _RE2_SPACE = "\t\n\f\r "  # RE2's \s (no \v)
+_PAST_THE_END = 1 << 62  # a slice start beyond any value: the end of each value
 
 
 @lru_cache(maxsize=256)
@@ -279,7 +280,9 @@ def _all_match_separated(chunk: pa.StringArray | pa.LargeStringArray, form: _Who
             return False
     elif text_holds(chunk, (separator.encode(),)):
         return False  # a value holds the separator: it would read as two values
-    ended = pc.binary_join_element_wise(chunk, separator, "")  # value + separator; a null stays null, no bytes
+    # value + separator, inserted at each value's end (a null stays null, no bytes); a byte-wise kernel, several
+    # times cheaper than binary_join_element_wise, which reads its scalar separator anew for every row
+    ended = pc.binary_replace_slice(chunk, start=_PAST_THE_END, stop=_PAST_THE_END, replacement=separator)
     whole, _ = _end_to_end(ended)
     return bool(pc.match_substring_regex(whole, form.pattern)[0].as_py())
 
