@@ -211,9 +211,14 @@ def test_no_reason_quotes_a_pii_value_whatever_the_error(tmp_path, body):
 
 
 # ------------------------------------------------------------------------------------------------ finding 8
+# The child's own peak (VmHWM, kB): its ru_maxrss would start at the test process's peak, which Linux carries into
+# a forked child, so it would grow with whatever tests ran before
+_PRINT_PEAK = "\nprint('RSS', [line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0])\n"
+
+
 def _peak_rss_mb(script: str, timeout: int = 120) -> tuple[float, str]:
     """Runs ``script`` in a fresh interpreter; returns its peak RSS in MB and its stdout."""
-    code = textwrap.dedent(script) + "\nimport resource\nprint('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    code = textwrap.dedent(script) + _PRINT_PEAK
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=REPO,
                           check=False)
     assert done.returncode == 0, done.stderr[-2000:]
