@@ -103,8 +103,9 @@ class AthenaRunner:
         db, name = self._target(tree.this, database)
         select = tree.expression.sql(dialect="athena")
         schema = self.engine.run(f"SELECT * FROM ({select}) AS v LIMIT 0").schema
+        # Athena keeps column names in lower case (the Glue catalog's names are case-insensitive)
         definition = {"originalSql": select, "catalog": "awsdatacatalog", "schema": db,
-                      "columns": [{"name": f.name, "type": _presto_type(f.type)} for f in schema]}
+                      "columns": [{"name": f.name.lower(), "type": _presto_type(f.type)} for f in schema]}
         table_input = {
             "Name": name,
             "TableType": "VIRTUAL_VIEW",
@@ -112,7 +113,7 @@ class AthenaRunner:
             "ViewOriginalText": "/* Presto View: " + base64.b64encode(json.dumps(definition).encode()).decode()
                                 + " */",
             "ViewExpandedText": "/* Presto View */",
-            "StorageDescriptor": {"Columns": [{"Name": f.name, "Type": _presto_type(f.type)} for f in schema]},
+            "StorageDescriptor": {"Columns": [{"Name": f.name.lower(), "Type": _presto_type(f.type)} for f in schema]},
         }
         glue = self.aws.client("glue")
         try:
@@ -132,6 +133,7 @@ class AthenaRunner:
         location_property = tree.find(exp.LocationProperty)
         location = location_property.name if location_property is not None else None
         rows = self.engine.run(tree.expression.sql(dialect="athena"))
+        rows = rows.rename_columns([c.lower() for c in rows.column_names])  # Athena writes lower-case names
         catalog = self.engine.catalog()
         if catalog.table_exists(f"{db}.{name}"):
             raise QueryError(f"TABLE_ALREADY_EXISTS: {db}.{name}")

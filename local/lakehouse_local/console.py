@@ -57,15 +57,30 @@ def quiet(command: str, verbose: bool, out: TextIO | None = None,
     printed at the end, and only when something was logged (a short command that logged nothing leaves no file).
     """
     terminal = out or sys.stdout
-    if verbose:  # the function's log lines, library logging and the JVM's output stay on the terminal (stderr)
-        _configure_logging(sys.stderr, verbose=True)
-        yield (lambda text: print(text, file=terminal, flush=True)), sys.stderr
-        return
     with contextlib.ExitStack() as stack:
+        stack.callback(_restore_logging, *_saved_logging())  # later logging must not write to a closed stream
+        if verbose:  # the function's log lines, library logging and the JVM's output stay on the terminal (stderr)
+            _configure_logging(sys.stderr, verbose=True)
+            yield (lambda text: print(text, file=terminal, flush=True)), sys.stderr
+            return
         if terminal is sys.stderr:  # descriptor 2 is about to become the log file: keep the terminal's own
             sys.stderr.flush()
             terminal = stack.enter_context(os.fdopen(os.dup(2), "w", buffering=1))
         yield from _to_log_file(command, terminal, announce)
+
+
+def _saved_logging() -> tuple[list[logging.Handler], int]:
+    root = logging.getLogger()
+    return list(root.handlers), root.level
+
+
+def _restore_logging(handlers: list[logging.Handler], level: int) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
 
 
 def _to_log_file(command: str, terminal: TextIO, announce: bool) -> Iterator[tuple[Callable[[str], None], TextIO]]:

@@ -123,11 +123,13 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
 
     w()
     w(f"== report: {', '.join(report['pipelines'])} ({report['seconds']}s)")
+    names = {name: f"{table['database']}.{name}" for name, table in report["tables"].items()}
+    width = max(map(len, names.values()), default=0)
     for zone in ("raw", "trusted", "curated", "presentation"):
         for name, table in report["tables"].items():
             if table["zone"] == zone:
                 rows = "(not built)" if table["rows"] is None else f"{table['rows']:>8} rows"
-                w(f"  {zone:<12} {table['database']}.{name:<30} {rows}")
+                w(f"  {zone:<12} {names[name]:<{width}} {rows}")
     objects = report["objects"]
     others = [o for o in objects if o["status"] != "converted"]
     w(f"  objects: {len(objects)} landed, {len(objects) - len(others)} converted")

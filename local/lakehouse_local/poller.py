@@ -110,8 +110,13 @@ class InProcessInvoker:
             module.runtime.cache_clear()  # a new local stack: rebuild clients and settings ("cold start")
         if hasattr(module, "logger"):  # the module may be imported already, with an earlier stack's settings
             module.logger.setLevel(env["POWERTOOLS_LOG_LEVEL"])
-            if log is not None:
-                module.logger.registered_handler.setStream(log)
+            # the stream, not setStream(): an earlier command's log file may be closed, and setStream flushes it
+            handler = module.logger.registered_handler
+            handler.acquire()
+            try:
+                handler.stream = log if log is not None else sys.stderr
+            finally:
+                handler.release()
         self.handler: Callable[..., Any] = getattr(module, attribute)
         self.function = function
         self._lock = threading.Lock()

@@ -57,3 +57,16 @@ def test_a_short_command_shows_its_log_only_when_something_was_logged(home: Path
     with quiet("status", verbose=False, announce=False):
         logging.getLogger("moto").critical("something went wrong")
     assert capfd.readouterr().out.startswith("logs: ")
+
+
+def test_logging_after_the_command_does_not_write_to_its_closed_log_file(home: Path,
+                                                                         capfd: pytest.CaptureFixture[str]) -> None:
+    """A later command in the same process (a query after a demo) logged '--- Logging error --- I/O operation on
+    closed file' on every library log line: the log file's handler outlived the command."""
+    root = logging.getLogger()
+    before = list(root.handlers)
+    with quiet("demo", verbose=False):
+        logging.getLogger("pyiceberg.io").warning("during the command")
+    assert root.handlers == before
+    logging.getLogger("pyiceberg.io").warning("after the command")
+    assert "Logging error" not in capfd.readouterr().err
