@@ -106,3 +106,28 @@ def test_down_and_up_keep_the_tables_and_the_ledger(up: Up) -> None:
     query = LocalQuery(up.client, up.endpoint, databases)
     rows = query.run("SELECT count(*) AS n FROM curated.machine_learning_curated").to_pylist()
     assert rows == [{"n": before["tables"]["machine_learning_curated"]["rows"]}]
+
+
+def test_the_readme_aws_cli_example_runs_as_written_against_up(up: Up) -> None:
+    """README "Run it locally": the AWS CLI (installed by make setup) uploads the stedi sample set to the running
+    `lakehouse up`, starts a named execution and reads its status: SUCCEEDED. Only the port differs (4566 there)."""
+    import re
+    import subprocess
+    import time
+
+    from tests.test_readme import README
+
+    (block,) = [b for b in re.findall(r"```bash\n(.*?)```", README, re.DOTALL) if "stepfunctions start-execution" in b]
+    script = block.split("# sam local invoke")[0].replace("127.0.0.1:4566", f"127.0.0.1:{up.port}")
+    env = {"PATH": f"{REPO / '.venv' / 'bin'}:/usr/bin:/bin", "HOME": str(up.home)}
+    done = subprocess.run(["bash", "-ec", script + '\necho "execution=$ARN"'], cwd=REPO, env=env,
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-2] in ("RUNNING", "SUCCEEDED"), done.stdout  # describe-execution's answer
+    arn = done.stdout.splitlines()[-1].removeprefix("execution=")
+    assert ":execution:lakehouse-local-stedi:stedi-" in arn
+    deadline = time.monotonic() + 300
+    while (status := up.client("stepfunctions").describe_execution(executionArn=arn)["status"]) == "RUNNING":
+        assert time.monotonic() < deadline, "the README's execution is still running"
+        time.sleep(2)
+    assert status == "SUCCEEDED"
