@@ -68,7 +68,7 @@ def test_csv_converts_with_declared_types_and_lineage(tmp_path):
     assert table.column("_source_key")[0].as_py() == "weblogs/useractivity/file.csv"
     assert table.column("_source_version")[0].as_py() == "v1"
     assert result.outputs[0].path.startswith("ingest_date=2026-11-22/")
-    assert pq.ParquetFile(tmp_path / "out" / result.outputs[0].path).metadata.row_group(0).column(0).compression == "ZSTD"
+    assert pq.ParquetFile(tmp_path / "out" / result.outputs[0].path).metadata.row_group(0).column(0).compression == "SNAPPY"
 
 
 def test_tsv_converts(tmp_path):

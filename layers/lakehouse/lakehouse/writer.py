@@ -18,7 +18,11 @@ from .outcomes import FileRejected, Lineage, OutputFile
 from .types import LINEAGE, LINEAGE_COLUMNS, TYPES, arrow_type
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-ROW_GROUP_BYTES = 16 << 20  # data bytes (Arrow) per row group and partition (~175k web-log rows, ~4 MB zstd);
+COMPRESSION = "snappy"  # Parquet codec. Lambda bills a conversion's CPU time, and snappy compresses at a fraction of
+# zstd's CPU per byte; zstd files are smaller on high-cardinality text (less to store and for Athena to scan). Snappy
+# keeps the conversion under the cost of the book approach (pandas, snappy too); Athena, Glue/Spark and pyarrow
+# read both, and the README's Performance section gives the sizes.
+ROW_GROUP_BYTES = 16 << 20  # data bytes (Arrow) per row group and partition (~175k web-log rows);
 # one row group is written on a background thread while the next fills, so about twice this is in memory
 MAX_FILE_BYTES = 1_000_000_000  # an object's output for one partition rolls over to a next file before this
 # (Athena's sweet spot is 128 MB-1 GB per file); a smaller object gives one file per partition
@@ -115,7 +119,7 @@ class PartitionedWriter:
     deterministic, so a retry overwrites the same keys.
     """
 
-    def __init__(self, root: Path, contract: Contract, lineage: Lineage, *, compression: str = "zstd"):
+    def __init__(self, root: Path, contract: Contract, lineage: Lineage, *, compression: str = COMPRESSION):
         self.root = root
         self.contract = contract
         self.lineage = lineage
