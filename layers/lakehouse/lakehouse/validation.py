@@ -258,7 +258,7 @@ def validate(
 
 
 def _apply_checks(values: pa.Array, column: Column, collect: _Collector, unparsable: pa.Array | None) -> None:
-    if not column.nullable:
+    if not column.nullable and values.null_count:  # counted by every chunk already: no pass when nothing is missing
         missing = pc.is_null(values) if unparsable is None else pc.and_(pc.is_null(values), pc.invert(unparsable))
         collect.add(missing, column.name, lambda i: "required value is missing")
     checks = column.checks
