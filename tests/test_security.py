@@ -236,6 +236,35 @@ def test_state_machines_may_run_only_our_job_and_workgroup_and_publish_only_to_o
                 statement["Resource"] != "*", f"{lid}: {statement['Sid']}"
 
 
+def test_state_machines_enable_optimizers_on_presentation_tables_only_and_pass_only_their_role_to_glue():
+    """Issue 15: the Athena table steps enable Glue's table optimizers on the tables they build; their role may do
+    that in the presentation database only (Glue authorizes the catalog and database with the table) and may hand
+    TableOptimizerRole, no other role, to Glue and no other service."""
+    glue = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
+    checked = 0
+    for lid, machine in _of_type("AWS::Serverless::StateMachine").items():
+        statements = _statements(machine["Properties"]["Policies"])
+        create = [s for s in statements.values() if "glue:CreateTableOptimizer" in _listify(s["Action"])]
+        passes = [s for s in statements.values() if "iam:PassRole" in _listify(s["Action"])]
+        if "TableOptimizerRoleArn" not in machine["Properties"]["DefinitionSubstitutions"]:
+            assert not create and not passes, lid  # no Athena table step: nothing to enable
+            continue
+        (create,), (passes,) = create, passes
+        assert _listify(create["Action"]) == ["glue:CreateTableOptimizer"], lid
+        assert [r["Fn::Sub"] for r in create["Resource"]] == [
+            f"{glue}:catalog", f"{glue}:database/${{PresentationDatabase}}",
+            f"{glue}:table/${{PresentationDatabase}}/*"], lid
+        assert _listify(passes["Action"]) == ["iam:PassRole"], lid
+        assert passes["Resource"] == {"Fn::GetAtt": ["TableOptimizerRole", "Arn"]}, lid
+        assert passes["Condition"] == {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}, lid
+        checked += 1
+    assert checked, "the retail pipeline has Athena table steps"
+    for owner, statement in _policy_statements():  # nobody passes any other role, or to another service
+        if "iam:PassRole" in _listify(statement["Action"]):
+            assert statement["Resource"] == {"Fn::GetAtt": ["TableOptimizerRole", "Arn"]}, owner
+            assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}, owner
+
+
 def test_pii_salt_is_read_from_ssm_by_name_only():
     parameter = TEMPLATE["Parameters"]["PiiSaltParameterName"]
     assert parameter["Type"] == "String" and parameter["Default"].startswith("/")

@@ -109,6 +109,41 @@ def test_lake_formation_mode_is_off_by_default_and_never_replaces_the_accounts_a
     assert locations == {"RawBucket", "TrustedBucket", "CuratedBucket", "PresentationBucket"}
 
 
+def test_table_optimizers_may_maintain_every_zone_of_iceberg_tables_and_have_them_in_lake_formation_mode() -> None:
+    """Issue 15: Glue's table optimizers run as TableOptimizerRole on the trusted and curated tables (enabled by the
+    Glue job) and on the presentation tables (enabled by the state machines' Athena table steps)."""
+    role = RESOURCES["TableOptimizerRole"]["Properties"]
+    assert "presentation" in role["Description"]
+    statements = {s["Sid"]: s for s in role["Policies"][0]["PolicyDocument"]["Statement"] if "Sid" in s}
+    zones = ("Trusted", "Curated", "Presentation")
+    assert statements["ListZones"]["Resource"] == [{"Fn::GetAtt": [f"{z}Bucket", "Arn"]} for z in zones]
+    assert statements["RewriteAndExpireFiles"]["Resource"] == [{"Fn::Sub": f"${{{z}Bucket.Arn}}/*"} for z in zones]
+    tables = [r["Fn::Sub"] for r in statements["CommitTables"]["Resource"]]
+    for zone in zones:
+        assert any(t.endswith(f":database/${{{zone}Database}}") for t in tables), zone
+        assert any(t.endswith(f":table/${{{zone}Database}}/*") for t in tables), zone
+    job = RESOURCES["PipelineStepJob"]["Properties"]["DefaultArguments"]
+    assert job["--optimizer-role-arn"] == {"Fn::GetAtt": ["TableOptimizerRole", "Arn"]}
+    for machine in _of_type("AWS::Serverless::StateMachine").values():
+        substitutions = machine["Properties"]["DefinitionSubstitutions"]
+        if "TableOptimizerRoleArn" in substitutions:  # the job's settings, from the same parameters
+            assert substitutions["TableOptimizerRoleArn"] == job["--optimizer-role-arn"]
+            for name, argument in (("SnapshotRetentionDays", "--snapshot-retention-days"),
+                                   ("SnapshotsToRetain", "--snapshots-to-retain"),
+                                   ("OrphanFileRetentionDays", "--orphan-file-retention-days")):
+                assert substitutions[name] == job[argument] == {"Ref": name}
+            assert substitutions["AccountId"] == {"Ref": "AWS::AccountId"} == job["--catalog-id"]
+    grants = {r["Properties"]["Resource"]["Table"]["DatabaseName"]["Ref"]: r for r in
+              _of_type("AWS::LakeFormation::PrincipalPermissions").values()
+              if r["Properties"]["Principal"] == {"DataLakePrincipalIdentifier": {"Fn::GetAtt": ["TableOptimizerRole",
+                                                                                               "Arn"]}}}
+    assert set(grants) == {f"{z}Database" for z in zones}
+    for grant in grants.values():
+        assert grant["Condition"] == "UseLakeFormation"
+        assert grant["Properties"]["Resource"]["Table"]["TableWildcard"] == {}
+        assert grant["Properties"]["Permissions"] == ["ALTER", "INSERT", "DELETE", "SELECT", "DESCRIBE"]
+
+
 def test_each_pipeline_yaml_grant_is_one_table_for_one_principal_parameter() -> None:
     """Issue 16: an ML principal may SELECT presentation.ratings_for_ml and nothing else."""
     lake = Lake.load(PIPELINES)

@@ -17,6 +17,13 @@ restores:
 7. ``athena:startQueryExecution.sync`` is an "unsupported" integration in moto, which only forwards the call and
    cannot wait (``StateTaskServiceAthena``): Step Functions starts the query, polls GetQueryExecution until it ends,
    returns ``{"QueryExecution": ...}``, and fails with States.TaskFailed (cause: that JSON) unless SUCCEEDED.
+8. ``aws-sdk:*`` task parameters reach boto3 as written (``aws_sdk_normalise_parameters``): Step Functions takes
+   them in PascalCase and maps them onto the API's member names (``TableOptimizerConfiguration.RoleArn`` is Glue's
+   ``roleArn``), so without the mapping boto3 refuses every camelCase member as an unknown parameter.
+9. Glue has no table optimizers (``CreateTableOptimizer``, ``GetTableOptimizer``, ``BatchGetTableOptimizer`` are not
+   implemented). The calls are recorded per (catalog, database, table, type) as Glue records them
+   (``create_table_optimizer`` ...): EntityNotFoundException for a table that does not exist, AlreadyExistsException
+   for a second one of a type. Nothing runs them: nothing is compacted, expired or deleted locally.
 
 :func:`patches` lists them as ``(owner, attribute, replacement)``; :func:`apply` installs them with any setter
 (``setattr`` for a process, ``monkeypatch.setattr`` in tests).
@@ -26,12 +33,16 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import botocore.session
 from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult, EmptyResult
 from moto.glue import responses as glue_responses
+from moto.glue.exceptions import AlreadyExistsException, EntityNotFoundException, InvalidInputException
 from moto.stepfunctions import models as sfn_models
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
@@ -242,6 +253,94 @@ def state_task_service_for(service_name: str) -> Any:
     return _original_state_task_service_for(service_name=service_name)
 
 
+# ---------------------------------------------------------------------------------------------------- 8. aws-sdk names
+@functools.cache
+def _input_shape(service: str, action: str) -> Any:
+    model = botocore.session.get_session().get_service_model(service)
+    operation = next((name for name in model.operation_names if name.lower() == action.lower()), None)
+    return model.operation_model(operation).input_shape if operation else None
+
+
+def aws_sdk_normalise_parameters(self: Any, parameters: dict, boto_service_name: str | None = None,
+                                 service_action_name: str | None = None) -> None:
+    """The task's parameters under the API's own member names, at every level, as Step Functions sends them.
+
+    "Parameters in Step Functions are expressed in PascalCase, even if the native service API is in camelCase"
+    (AWS SDK service integrations guide); Glue's TableOptimizerConfiguration members are camelCase (``roleArn``,
+    ``retentionConfiguration``...). moto 5.2.1's aws-sdk task has the mapping (StateTaskService.
+    _to_boto_request, by the operation's input shape) but never calls it, so boto3 rejects ``RoleArn`` as an unknown
+    parameter. Names match by their snake_case form, so parameters already in the member's casing stay as they are.
+    """
+    shape = _input_shape(self._get_boto_service_name(boto_service_name), self.resource.api_action)
+    if shape is not None:
+        self._to_boto_request(parameters, shape)
+
+
+# ---------------------------------------------------------------------------------------------------- 9. optimizers
+OPTIMIZER_TYPES = ("compaction", "retention", "orphan_file_deletion")  # Glue's TableOptimizerType
+_OPTIMIZERS_LOCK = threading.Lock()
+OptimizerKey = tuple[str, str, str, str]  # catalog, database, table, type
+
+
+def _optimizers(backend: Any) -> dict[OptimizerKey, dict[str, Any]]:
+    """The backend's table optimizers by (catalog, database, table, type); a reset backend starts without any."""
+    store: dict[OptimizerKey, dict[str, Any]] = backend.__dict__.setdefault("lakehouse_table_optimizers", {})
+    return store
+
+
+def _optimizer_key(response: Any, catalog: str, database: str, table: str, kind: str) -> OptimizerKey:
+    """The optimizer's key, once its catalog, table and type are known to Glue."""
+    if kind not in OPTIMIZER_TYPES:
+        raise InvalidInputException("TableOptimizer", f"Invalid table optimizer type {kind!r}: one of "
+                                    f"{', '.join(OPTIMIZER_TYPES)}")
+    backend = response.glue_backend
+    if catalog != backend.account_id:
+        raise EntityNotFoundException(f"Catalog {catalog} not found: the account's catalog is {backend.account_id}")
+    backend.get_table(database, table)  # Database/Table ... not found (EntityNotFoundException)
+    return (catalog, database, table, kind)
+
+
+def create_table_optimizer(self: Any) -> ActionResult:
+    """Glue's CreateTableOptimizer: records the optimizer of one type for an existing table, once."""
+    p = self.parameters
+    key = _optimizer_key(self, p.get("CatalogId"), p.get("DatabaseName"), p.get("TableName"), p.get("Type"))
+    with _OPTIMIZERS_LOCK:
+        store = _optimizers(self.glue_backend)
+        if key in store:
+            raise AlreadyExistsException(f"Table optimizer of type {key[3]} for {key[1]}.{key[2]}")
+        store[key] = {"type": key[3], "configuration": copy.deepcopy(p.get("TableOptimizerConfiguration") or {})}
+    return EmptyResult()
+
+
+def get_table_optimizer(self: Any) -> ActionResult:
+    p = self.parameters
+    key = _optimizer_key(self, p.get("CatalogId"), p.get("DatabaseName"), p.get("TableName"), p.get("Type"))
+    optimizer = _optimizers(self.glue_backend).get(key)
+    if optimizer is None:
+        raise EntityNotFoundException(f"Table optimizer of type {key[3]} for {key[1]}.{key[2]} not found.")
+    return ActionResult({"CatalogId": key[0], "DatabaseName": key[1], "TableName": key[2],
+                         "TableOptimizer": copy.deepcopy(optimizer)})
+
+
+def batch_get_table_optimizer(self: Any) -> ActionResult:
+    """Glue's BatchGetTableOptimizer: the optimizers found, and one failure (with its error) per entry not found."""
+    found, failures = [], []
+    for entry in self.parameters.get("Entries", []):
+        names = {k: entry.get(k) for k in ("catalogId", "databaseName", "tableName")}
+        try:
+            key = _optimizer_key(self, names["catalogId"], names["databaseName"], names["tableName"],
+                                 entry.get("type"))
+            optimizer = _optimizers(self.glue_backend).get(key)
+            if optimizer is None:
+                raise EntityNotFoundException(f"Table optimizer of type {key[3]} for {key[1]}.{key[2]} not found.")
+        except JsonRESTError as error:
+            failures.append({**names, "type": entry.get("type"),
+                             "error": {"ErrorCode": error.error_type, "ErrorMessage": error.message}})
+            continue
+        found.append({**names, "tableOptimizer": copy.deepcopy(optimizer)})
+    return ActionResult({"TableOptimizers": found, "Failures": failures})
+
+
 def patches() -> list[tuple[Any, str, Any]]:
     """The patches as (owner, attribute, replacement)."""
     return [
@@ -253,6 +352,10 @@ def patches() -> list[tuple[Any, str, Any]]:
         (glue_responses.GlueResponse, "update_table", update_table_honouring_version),
         (sfn_models.StateMachine, "__deepcopy__", state_machine_deepcopy),
         (state_task_factory, "state_task_service_for", state_task_service_for),
+        (sfn_aws_sdk.StateTaskServiceAwsSdk, "_normalise_parameters", aws_sdk_normalise_parameters),
+        (glue_responses.GlueResponse, "create_table_optimizer", create_table_optimizer),
+        (glue_responses.GlueResponse, "get_table_optimizer", get_table_optimizer),
+        (glue_responses.GlueResponse, "batch_get_table_optimizer", batch_get_table_optimizer),
     ]
 
 

@@ -8,7 +8,7 @@ created (before the landing poller starts). A snapshot holds:
   quarantine, Athena results...), Iceberg data and metadata files included. Bucket names are the stack's own and the
   local stack's name is fixed, so the absolute ``s3://`` paths inside Iceberg metadata stay valid.
 - **Glue catalog**: every table of the stack's databases (Parameters such as Iceberg's ``metadata_location``
-  included) and their partitions.
+  included), their partitions and their table optimizers (recorded only: see moto_patches).
 - **DynamoDB**: every item of the stack's tables (the object ledger and the idempotency records).
 - **SQS**: the messages waiting in the stack's queues (landing queue, dead-letter queue, the local alert queue).
 - **executions**: a summary of each Step Functions execution (moto cannot recreate finished executions).
@@ -258,16 +258,27 @@ def _glue_tables(glue: Any, databases: list[str]) -> dict[str, list[dict[str, An
                             DatabaseName=database, TableName=table["Name"]):
                         partitions += [{k: p[k] for k in _PARTITION_INPUT if k in p} for p in part_page["Partitions"]]
                 saved["_partitions"] = partitions
+                saved["_optimizers"] = _table_optimizers(glue, database, table["Name"])
                 tables.append(saved)
         out[database] = tables
     return out
+
+
+def _table_optimizers(glue: Any, database: str, table: str) -> list[dict[str, Any]]:
+    """The table's optimizers as GetTableOptimizer returns them ({type, configuration})."""
+    from .moto_patches import OPTIMIZER_TYPES
+
+    found = glue.batch_get_table_optimizer(Entries=[
+        {"catalogId": ACCOUNT_ID, "databaseName": database, "tableName": table, "type": kind}
+        for kind in OPTIMIZER_TYPES])["TableOptimizers"]
+    return [{k: o["tableOptimizer"][k] for k in ("type", "configuration")} for o in found]
 
 
 def _restore_glue(glue: Any, databases: dict[str, list[dict[str, Any]]]) -> tuple[int, int]:
     tables = partitions = 0
     for database, saved_tables in databases.items():
         for saved in saved_tables:
-            table_input = {k: v for k, v in saved.items() if k != "_partitions"}
+            table_input = {k: v for k, v in saved.items() if not k.startswith("_")}
             try:
                 glue.create_table(DatabaseName=database, TableInput=table_input)
             except glue.exceptions.EntityNotFoundException:
@@ -278,6 +289,10 @@ def _restore_glue(glue: Any, databases: dict[str, list[dict[str, Any]]]) -> tupl
                 glue.batch_create_partition(DatabaseName=database, TableName=saved["Name"],
                                             PartitionInputList=parts[start:start + 100])
             partitions += len(parts)
+            for optimizer in saved.get("_optimizers", []):  # absent from lakes saved before they were recorded
+                glue.create_table_optimizer(CatalogId=ACCOUNT_ID, DatabaseName=database, TableName=saved["Name"],
+                                            Type=optimizer["type"],
+                                            TableOptimizerConfiguration=optimizer["configuration"])
     return tables, partitions
 
 

@@ -6,8 +6,9 @@ four marked blocks of ``template.yaml``:
 - Parameters: one per principal that a ``pipeline.yaml`` grants read access to (Lake Formation mode);
 - Conditions: whether each of those grants is made;
 - Resources: per pipeline its ``AWS::Serverless::StateMachine`` (substituting exactly what its ASL uses, allowed
-  exactly what its steps call), its schedule when ``pipeline.yaml`` declares one, and in Lake Formation mode the
-  grants its Athena steps and its readers need; per data set with a ``freshness`` its alarm; and the dashboard;
+  exactly what its steps call, Glue's table optimizers of its Athena tables included), its schedule when
+  ``pipeline.yaml`` declares one, and in Lake Formation mode the grants its Athena steps and its readers need;
+  per data set with a ``freshness`` its alarm; and the dashboard;
 - Outputs: each state machine's ARN.
 
 A test fails when any of these is stale, so ``sam build``, ``sam deploy``, cfn-lint, checkov and the local stack all
@@ -40,6 +41,12 @@ SUBSTITUTIONS = {
     "AthenaWorkGroup": "!Ref AthenaWorkGroup",
     "PresentationBucket": "!Ref PresentationBucket",
     **{f"{zone}Database": f"!Ref {zone}Database" for zone in ("Raw", "Trusted", "Curated", "Presentation")},
+    # Glue's table optimizers of the presentation tables: the catalog, the role they run as, the retention settings
+    "AccountId": "!Ref AWS::AccountId",
+    "TableOptimizerRoleArn": "!GetAtt TableOptimizerRole.Arn",
+    "SnapshotRetentionDays": "!Ref SnapshotRetentionDays",
+    "SnapshotsToRetain": "!Ref SnapshotsToRetain",
+    "OrphanFileRetentionDays": "!Ref OrphanFileRetentionDays",
 }
 _ARN = "arn:${AWS::Partition}"
 _GLUE = f"{_ARN}:glue:${{AWS::Region}}:${{AWS::AccountId}}"
@@ -98,6 +105,25 @@ def _athena_statements() -> str:
   - !Ref AWS::NoValue"""
 
 
+def _optimizer_statements() -> str:
+    """What the Athena table steps need to enable Glue's table optimizers on the presentation tables they build:
+    CreateTableOptimizer there only (Glue authorizes the catalog and the database with the table), and handing
+    TableOptimizerRole, and no other role, to Glue."""
+    return f"""- Sid: EnablePresentationTableOptimizers # compaction, snapshot retention, orphan-file deletion
+  Effect: Allow
+  Action: glue:CreateTableOptimizer
+  Resource:
+    - !Sub "{_GLUE}:catalog"
+    - !Sub "{_GLUE}:database/${{PresentationDatabase}}"
+    - !Sub "{_GLUE}:table/${{PresentationDatabase}}/*"
+- Sid: HandPresentationTablesToTheirOptimizers
+  Effect: Allow
+  Action: iam:PassRole
+  Resource: !GetAtt TableOptimizerRole.Arn
+  Condition:
+    StringEquals: {{iam:PassedToService: glue.amazonaws.com}}"""
+
+
 def _state_machine(pipeline: Pipeline, asl: str) -> str:
     lid = logical_id(pipeline.name)
     engines = {s.engine for s in pipeline.steps}
@@ -118,6 +144,8 @@ def _state_machine(pipeline: Pipeline, asl: str) -> str:
   Resource: !Sub "{_GLUE}:job/${{PipelineStepJob}}\""""
     if "athena" in engines:
         statements += "\n" + _athena_statements()
+    if any(s.engine == "athena" and s.materialize != "view" for s in pipeline.steps):
+        statements += "\n" + _optimizer_statements()
     statements += """
 - Sid: DeliverExecutionLogs # CloudWatch Logs delivery APIs take no resource ARNs
   Effect: Allow

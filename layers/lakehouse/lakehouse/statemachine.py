@@ -2,9 +2,12 @@
 
 Each step is one Task named after the step (``customer_trusted``) plus a Pass that records its name when it fails
 (``customer_trusted.Caught``): a Glue step is ``glue:startJobRun.sync`` of the one generic job, which writes its
-Iceberg table, registers it in the Glue catalog and checks the step's expectations before it publishes; an Athena
-step is ``athena:startQueryExecution.sync`` in the stack's workgroup. Steps run in dependency waves; the steps of
-one wave run as branches of a Parallel state.
+Iceberg table, registers it in the Glue catalog, checks the step's expectations before it publishes and enables
+the table's optimizers; an Athena step is ``athena:startQueryExecution.sync`` in the stack's workgroup. An Athena
+table step is ``<step>`` (GetTable) -> ``<step>.Create`` (CTAS) or ``<step>.Replace`` (MERGE), then Glue's table
+optimizers of its table (``<step>.Compaction`` -> ``<step>.Retention`` -> ``<step>.OrphanFiles``), after the first
+build and after every replace, so a table whose enabling failed once gets them on the next run; optimizers that
+exist are left as they are. Steps run in dependency waves; the steps of one wave run as branches of a Parallel state.
 
 ``Configure`` merges the execution input over the defaults; ``StartFrom`` (a Choice) starts at the first wave, or
 with ``{"from": "<step>"}`` at that step's wave (`lakehouse run --from STEP`), skipping the waves before it.
@@ -74,6 +77,51 @@ def _athena_task(query: str, comment: str, result_path: str, catch_state: str, n
     }
 
 
+# Glue's table optimizers of a presentation table: (state suffix, optimizer type, its part of the configuration).
+# The numbers are stack parameters substituted into the text of the ASL; States.StringToJson makes them JSON
+# numbers (the API takes integers), and the ASL stays valid JSON with the placeholders inside strings.
+OPTIMIZERS: list[tuple[str, str, dict[str, Any]]] = [
+    ("Compaction", "compaction", {}),
+    ("Retention", "retention", {"RetentionConfiguration": {"IcebergConfiguration": {
+        "SnapshotRetentionPeriodInDays.$": "States.StringToJson('${SnapshotRetentionDays}')",
+        "NumberOfSnapshotsToRetain.$": "States.StringToJson('${SnapshotsToRetain}')",
+        "CleanExpiredFiles": True,
+    }}}),
+    ("OrphanFiles", "orphan_file_deletion", {"OrphanFileDeletionConfiguration": {"IcebergConfiguration": {
+        "OrphanFileRetentionPeriodInDays.$": "States.StringToJson('${OrphanFileRetentionDays}')",
+    }}}),
+]
+
+
+def optimizer_states(step: Step, next_state: str | None) -> dict[str, dict[str, Any]]:
+    """``<step>.Compaction`` -> ``<step>.Retention`` -> ``<step>.OrphanFiles``: one ``glue:createTableOptimizer``
+    each (AWS SDK integration: parameter names in PascalCase), for the presentation table the step built. An
+    optimizer that exists already (Glue.AlreadyExistsException: every run after the first) is left as it is."""
+    names = [f"{step.name}.{suffix}" for suffix, _, _ in OPTIMIZERS]
+    states: dict[str, dict[str, Any]] = {}
+    for index, (name, (_, kind, extra)) in enumerate(zip(names, OPTIMIZERS)):
+        after = names[index + 1] if index + 1 < len(names) else next_state
+        states[name] = {
+            "Type": "Task",
+            "Comment": f"Glue's {kind.replace('_', ' ')} optimizer for presentation.{step.name} (kept when it "
+                       "exists).",
+            "Resource": "arn:aws:states:::aws-sdk:glue:createTableOptimizer",
+            "Parameters": {
+                "CatalogId": "${AccountId}",
+                "DatabaseName": "${PresentationDatabase}",
+                "TableName": step.name,
+                "Type": kind,
+                "TableOptimizerConfiguration": {"RoleArn": "${TableOptimizerRoleArn}", "Enabled": True, **extra},
+            },
+            "ResultPath": None,
+            "Retry": _retry(["Glue.ThrottlingException", "Glue.InternalServiceException"], 5, 4),
+            "Catch": [{"ErrorEquals": ["Glue.AlreadyExistsException"], "ResultPath": None, "Next": after},
+                      *_catch(step.name)],
+            "Next": after,
+        }
+    return states
+
+
 def step_states(lake: Lake, pipeline: Pipeline, step: Step, next_state: str | None) -> dict[str, dict[str, Any]]:
     """The states of one step, starting with the state named after the step; each failure goes to
     ``<step>.Caught`` (added by the caller)."""
@@ -87,11 +135,14 @@ def step_states(lake: Lake, pipeline: Pipeline, step: Step, next_state: str | No
                                         next_state)}
     if step.engine == "athena":
         create, replace = f"{step.name}.Create", f"{step.name}.Replace"
+        optimizers = optimizer_states(step, next_state)
+        first_optimizer = next(iter(optimizers))
         return {
             step.name: {
                 "Type": "Task",
                 "Comment": f"presentation.{step.name} (Iceberg table, keys {', '.join(step.keys)}) from {reads}: "
-                           "created on the first run, replaced by one MERGE on later runs.",
+                           "created on the first run, replaced by one MERGE on later runs; then its table "
+                           "optimizers.",
                 "Resource": "arn:aws:states:::aws-sdk:glue:getTable",
                 "Parameters": {"DatabaseName": "${PresentationDatabase}", "Name": step.name},
                 "ResultPath": None,
@@ -101,9 +152,10 @@ def step_states(lake: Lake, pipeline: Pipeline, step: Step, next_state: str | No
                 "Next": replace,
             },
             create: _athena_task(athena.create_table(lake, pipeline, step), f"The first build of {step.name}.",
-                                 result, step.name, next_state),
+                                 result, step.name, first_optimizer),
             replace: _athena_task(athena.replace_table(lake, pipeline, step),
-                                  f"{step.name} replaced in one Iceberg commit.", result, step.name, next_state),
+                                  f"{step.name} replaced in one Iceberg commit.", result, step.name, first_optimizer),
+            **optimizers,
         }
     mode = f"{step.write}{' on ' + ', '.join(step.keys) if step.keys else ''}"
     return {step.name: {
@@ -206,9 +258,18 @@ def start_from(pipeline: Pipeline, waves: list[list[Step]]) -> dict[str, dict[st
 
 
 def _set_next(state: dict[str, Any], target: str) -> None:
-    """Point a state at the next one; StartFrom's first rule (no "from" given) goes to the first wave already."""
+    """Point a state at the next one, with its catchers that go on (an optimizer that exists already); StartFrom's
+    first rule (no "from" given) goes to the first wave already."""
     if state["Type"] != "Choice":
         state["Next"] = target
+        for catcher in state.get("Catch", []):
+            if catcher["Next"] is None:
+                catcher["Next"] = target
+
+
+def _open_ends(states: dict[str, dict[str, Any]]) -> list[str]:
+    """The states of a step that continue to whatever follows the step."""
+    return [name for name, state in states.items() if state["Type"] != "Choice" and state["Next"] is None]
 
 
 def build_definition(lake: Lake, pipeline: Pipeline) -> dict[str, Any]:
@@ -240,7 +301,7 @@ def build_definition(lake: Lake, pipeline: Pipeline) -> dict[str, Any]:
             step_map = step_states(lake, pipeline, step, None)
             states.update(step_map)
             states[f"{step.name}.Caught"] = _caught(step.name, "DescribeFailure")
-            previous = [name for name, state in step_map.items() if state["Next"] is None]
+            previous = _open_ends(step_map)
             continue
         parallel = f"Wave{index}"
         for name in previous:
@@ -265,7 +326,7 @@ def build_definition(lake: Lake, pipeline: Pipeline) -> dict[str, Any]:
         }
         previous = [parallel]
     for name in previous:
-        states[name]["Next"] = "Summarize"
+        _set_next(states[name], "Summarize")
     states["Summarize"] = {
         "Type": "Pass",
         "Comment": "The execution's output: what ran, with which options.",
@@ -279,19 +340,27 @@ def build_definition(lake: Lake, pipeline: Pipeline) -> dict[str, Any]:
     }
     states.update(alert_states(pipeline.name))  # single steps and UnknownStep alert through these
     states["PipelineSucceeded"] = {"Type": "Succeed"}
-    for name, state in states.items():
-        targets = [state.get("Next")] if state["Type"] in ("Task", "Pass", "Parallel") else []
-        if state["Type"] == "Choice":
-            targets = [c["Next"] for c in state["Choices"]] + [state["Default"]]
-        for target in targets:
-            if target not in states:
-                raise AssertionError(f"state {name!r} continues to unknown state {target!r}")
+    _check_targets(states)
     return {
         "Comment": f"Pipeline {pipeline.name}: {pipeline.description or 'SQL steps'} Generated from "
                    f"pipelines/{pipeline.name}/ by `lakehouse generate`; do not edit by hand.",
         "StartAt": "Configure",
         "States": states,
     }
+
+
+def _check_targets(states: dict[str, dict[str, Any]]) -> None:
+    """Every Next, Catch and Choice names a state of the same state map (a branch's states stay in the branch)."""
+    for name, state in states.items():
+        targets = [state.get("Next")] if state["Type"] in ("Task", "Pass", "Parallel") else []
+        targets += [c["Next"] for c in state.get("Catch", [])]
+        if state["Type"] == "Choice":
+            targets = [c["Next"] for c in state["Choices"]] + [state["Default"]]
+        for target in targets:
+            if target not in states:
+                raise AssertionError(f"state {name!r} continues to unknown state {target!r}")
+        for branch in state.get("Branches", []):
+            _check_targets(branch["States"])
 
 
 def render(definition: dict[str, Any]) -> str:
