@@ -5,12 +5,10 @@ run time alerts once, naming the step."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import shutil
 from collections.abc import Iterator
-from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,7 +22,7 @@ from lakehouse_local.cli import main
 from lakehouse_local.lake import ZONE_DATABASES, LocalLake
 from lakehouse_local.query import LocalQuery
 
-from .conftest import PIPELINES, lake_environment, stop_spark
+from .conftest import RetailDemo, stop_spark
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -54,15 +52,9 @@ def _lower(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    stop_spark()
-    root = tmp_path_factory.mktemp("retail")
-    home, pipelines = root / "home", root / "pipelines"
-    shutil.copytree(PIPELINES, pipelines)
-    printed = io.StringIO()
-    with lake_environment(home, pipelines), redirect_stdout(printed):
-        code = main(["demo", "--pipeline", "retail", "--json", str(root / "report.json")])
-    report = json.loads((root / "report.json").read_text(encoding="utf-8"))
+def lab(retail_demo: RetailDemo) -> Iterator[Lab]:
+    code, report, root, home, pipelines = (retail_demo.code, retail_demo.report, retail_demo.root, retail_demo.home,
+                                           retail_demo.pipelines)
     # A deployment whose sales_report casts order statuses ('Shipped') to integers: valid SQL that fails on the data.
     broken = root / "broken"
     shutil.copytree(pipelines, broken)
@@ -73,7 +65,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     sql.write_text(failing, encoding="utf-8")
     lake = LocalLake.start(work_dir=home, pipelines_dir=broken, persistence="read", poll=False)
     try:
-        yield Lab(code, report, printed.getvalue(), pipelines, lake)
+        yield Lab(code, report, retail_demo.printed, pipelines, lake)
     finally:
         lake.stop()
         stop_spark()
