@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 from lakehouse_local.cli import main
 
+from tests.conftest import lake_environment
+
 from .conftest import landing_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
@@ -66,15 +68,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         [*lakehouse, "demo", "--pipeline", "stedi", "--pipeline", "weblogs", "--pipeline", "sales", "--fresh",
          "--json", str(report_file)],
         env=env, cwd=root, capture_output=True, text=True, check=False, timeout=900)
-    saved = {name: os.environ.get(name) for name in ("LAKEHOUSE_HOME", "LAKEHOUSE_PIPELINES_DIR")}
-    os.environ.update(LAKEHOUSE_HOME=str(home), LAKEHOUSE_PIPELINES_DIR=str(pipelines))
-    yield {"result": result, "report": json.loads(report_file.read_text()) if report_file.is_file() else None,
-           "home": home}
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with lake_environment(home, pipelines):
+        yield {"result": result, "report": json.loads(report_file.read_text()) if report_file.is_file() else None,
+               "home": home}
 
 
 def test_every_pipeline_succeeds_with_rows_in_every_table(demo: dict[str, Any]) -> None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
-from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,7 @@ import pytest
 from lakehouse_local.cli import main
 from lakehouse_local.server import free_port
 
-from tests.ops.conftest import Up
+from tests.conftest import Up
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -30,24 +27,6 @@ def _json(*args: str) -> tuple[int, Any]:
     with redirect_stdout(out):
         code = main([*args, "--json"])
     return code, json.loads(out.getvalue())
-
-
-@pytest.fixture(scope="module")
-def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    root = tmp_path_factory.mktemp("lake")
-    home, pipelines = root / "home", root / "pipelines"
-    home.mkdir()
-    shutil.copytree(REPO / "pipelines", pipelines)
-    saved = {name: os.environ.get(name) for name in ("LAKEHOUSE_HOME", "LAKEHOUSE_PIPELINES_DIR")}
-    os.environ["LAKEHOUSE_HOME"], os.environ["LAKEHOUSE_PIPELINES_DIR"] = str(home), str(pipelines)
-    running = Up(home, pipelines, free_port()).start()
-    yield running
-    running.stop()
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 def _ledger(up: Up) -> dict[str, dict[str, Any]]:
