@@ -238,17 +238,22 @@ def test_truncated_json_line(tmp_path):
     assert "invalid JSON" in error.row_errors.kept[0].message
 
 
-def test_a_rejection_joins_the_validation_thread_before_it_is_raised(tmp_path):
-    """Once the file is known to be rejected, the converter stops reading and raises. The validation thread must be
-    joined right then, not when the garbage collector finalizes the abandoned stream (here kept alive by the
-    exception's traceback): a collection can start inside threading's own bookkeeping, where that join deadlocks.
-    A test run hung that way once."""
-    body = ACTIVITY_HEADER + ACTIVITY_ROW.replace(b",200,", b",700,") + ACTIVITY_ROW * 10
+def test_a_rejection_leaves_no_converter_thread_behind(tmp_path, monkeypatch):
+    """Once the file is known to be rejected, the converter stops reading and raises. Its threads (the Parquet
+    writer's; validation once had one too) must be joined right then, not when the garbage collector finalizes the
+    abandoned stream (here kept alive by the exception's traceback): a collection can start inside threading's own
+    bookkeeping, where that join deadlocks. A test run hung that way once."""
+    from lakehouse import writer
+
+    monkeypatch.setattr(writer, "ROW_GROUP_BYTES", 1)  # every step is a row group: the writer's thread is running
+    good = ACTIVITY_HEADER + ACTIVITY_ROW * 5_000
+    rows = ACTIVITY_ROW * 70_000 + ACTIVITY_ROW.replace(b",200,", b",700,") + ACTIVITY_ROW * 10
     gc.disable()  # no collection may tidy up behind the converter's back
     try:
-        error = rejected(tmp_path, contract("weblogs.useractivity", max_reported_errors=1), body)
+        error = rejected(tmp_path, contract("weblogs.useractivity", max_reported_errors=1), good + rows,
+                         block_size=64 << 10)
         assert error.code == "invalid_rows"
-        assert [t.name for t in threading.enumerate() if t.name.startswith("validate")] == []
+        assert [t.name for t in threading.enumerate() if t.name.startswith(("validate", "parquet-writer"))] == []
     finally:
         gc.enable()
 

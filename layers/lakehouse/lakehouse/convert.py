@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import csv as pycsv
 import json
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,8 +254,7 @@ def _run(
     key_label = ", ".join(contract.key)
     try:
         try:
-            # closed here, not by the garbage collector: closing joins the validation thread, and a collection can
-            # start inside threading's own locks, where that join would deadlock
+            # closed here, not by the garbage collector: the parser stops reading as soon as the loop does
             batches = _batches(reader, contract, typed, row_errors, dropped, block_size, utf8_per_value)
             with closing(_validated(batches, contract, text_columns, dropped)) as steps:
                 for step, verdict, first in steps:
@@ -359,31 +356,22 @@ def _leave_out_repeats(
 VALIDATION_ROWS = 1 << 15  # rows validated per step: small parser blocks keep memory low, but every compute
 # call has a fixed cost, so blocks are gathered into steps of about this many rows first (a Table whose columns
 # keep the parser's chunks: nothing is copied, which also keeps the allocator's footprint ~30 MB smaller)
-STEPS_AHEAD = 2  # steps validated on the worker thread while the parser reads on
 
 
 def _validated(
     batches: Iterator[pa.RecordBatch], contract: Contract, text_columns: set[str], dropped: DroppedRows
 ) -> Iterator[tuple[pa.Table, BatchVerdict, int]]:
-    """Validation steps in file order (with the position of each step's first row), each computed on a worker
-    thread while this thread parses the next.
+    """Validation steps in file order, with the position of each step's first row.
 
-    pyarrow's parser and compute kernels release the GIL, so parsing (here), validation (worker) and Parquet
-    encoding (the writer's thread) run on separate cores; at most STEPS_AHEAD steps wait, so memory stays bounded.
+    Each step is validated on this thread as soon as it is parsed, while its values are still in the core's
+    cache; Parquet encoding, whose row groups gather several steps, runs on the writer's thread (writer.py). A
+    validation thread of its own cost more CPU time than it saved wall time: it read every step back from
+    memory, and more steps waited in memory for it.
     """
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate")
-    pending: deque[Future] = deque()
-    kept = 0  # rows handed to validation so far
-    try:
-        for group in _grouped(batches):
-            pending.append(pool.submit(_validate_step, group, contract, text_columns, kept, dropped))
-            kept += sum(b.num_rows for b in group)
-            if len(pending) > STEPS_AHEAD:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:  # also when the caller stops early (a rejection, or a switch to the exact path)
-        pool.shutdown(wait=True, cancel_futures=True)
+    kept = 0  # rows validated so far
+    for group in _grouped(batches):
+        yield _validate_step(group, contract, text_columns, kept, dropped)
+        kept += sum(b.num_rows for b in group)
 
 
 def _validate_step(
