@@ -36,7 +36,7 @@ import datetime
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import botocore.session
 from moto.core.exceptions import JsonRESTError
@@ -197,8 +197,7 @@ class StateTaskServiceAthena(StateTaskServiceCallback):
         "ExecutionParameters", "ResultReuseConfiguration"}}
 
     def __init__(self) -> None:
-        # moto types the set as ResourceCondition but declares its members as plain str constants
-        super().__init__(supported_integration_patterns={ResourceCondition.Sync})  # type: ignore[arg-type]
+        super().__init__(supported_integration_patterns={ResourceCondition(ResourceCondition.Sync)})
 
     def _get_supported_parameters(self) -> set[str] | None:
         return self._PARAMETERS.get(self.resource.api_action.lower())
@@ -235,10 +234,10 @@ class StateTaskServiceAthena(StateTaskServiceCallback):
                 env=env,
                 error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
                 event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(  # type: ignore[typeddict-item]
+                event_details=cast(EventDetails, {"taskFailedEventDetails": TaskFailedEventDetails(
                     resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
                     error=StatesErrorNameType.StatesTaskFailed.to_name(), cause=to_json_str(execution),
-                )),
+                )}),
             ))
 
         return resolve

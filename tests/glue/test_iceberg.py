@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 import pytest
-from lakehouse.spark_step import StepRun
+from lakehouse.spark_step import StepRun, session_of
 from lakehouse_local.cli import main as cli
 
 from .conftest import PIPELINES, GlueLake
@@ -171,7 +171,7 @@ def test_two_concurrent_commits_to_one_table_are_both_kept(glue_lake: GlueLake) 
     errors: list[str] = []
 
     def commit(writer: int) -> None:
-        session = spark.newSession()
+        session = session_of(spark)
         try:
             frame = session.sql(f"SELECT CAST({writer} AS BIGINT) AS id, 'writer-{writer}' AS writer")
             barrier.wait()
@@ -185,6 +185,6 @@ def test_two_concurrent_commits_to_one_table_are_both_kept(glue_lake: GlueLake) 
     for thread in threads:
         thread.join()
     assert errors == []
-    reader = spark.newSession()  # a session's catalog caches the table it loaded: read as a new reader would
+    reader = session_of(spark)  # a session's catalog caches the table it loaded: read as a new reader would
     assert sorted(r.writer for r in reader.table(table).collect()) == [f"writer-{i}" for i in range(writers)]
     assert reader.sql(f"SELECT count(*) AS n FROM {table}.snapshots").first().n == writers

@@ -24,6 +24,7 @@ from lakehouse.catalog import Catalog
 from lakehouse.convert import convert
 from lakehouse.glue_job import main as run_job
 from lakehouse.outcomes import FileRejected, Lineage
+from lakehouse.spark_step import session_of
 
 from tests.properties.strategies import LandingCase, landing_cases
 
@@ -76,7 +77,7 @@ def _through_the_lake(glue_lake: GlueLake, case: LandingCase, number: int) -> li
                                      "--optimizer-role-arn": "", "--JOB_RUN_ID": f"values{number}"}.items()
             for item in (name, value)]
     run_job(argv, spark=lake.runner.spark(), pipelines_dir=str(glue_lake.pipelines))
-    spark = lake.runner.spark().newSession()
+    spark = session_of(lake.runner.spark())
     frame = spark.table(f"glue_catalog.{job['--trusted-database']}.{table}_copy")
     return [row.asDict() for row in frame.collect()]
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from lakehouse.pipeline import Lake
+from lakehouse.spark_step import session_of
 from lakehouse.sql import rename_tables
 from lakehouse_local.cli import main
 from lakehouse_local.lake import ZONE_DATABASES, LocalLake
@@ -136,7 +137,7 @@ def _spark_rows(lab: Lab, step: str) -> list[dict[str, Any]]:
     renames = {source.written: (CATALOG, database, source.table.name)
                for source in definition.sources("retail", step)}
     spark_sql = sqlglot.transpile(rename_tables(text, "athena", renames), read="athena", write="spark")[0]
-    session = lab.lake.runner.spark().newSession()  # a session of its own, pointed at this lake
+    session = session_of(lab.lake.runner.spark())  # a session of its own, pointed at this lake
     for key, value in {**local_conf(lab.lake.aws.endpoint, lab.lake.aws.region),
                        "spark.sql.session.timeZone": "UTC"}.items():
         if not key.startswith("spark.hadoop."):

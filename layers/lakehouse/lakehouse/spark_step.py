@@ -33,6 +33,17 @@ WATERMARK = "lakehouse.watermark."  # + raw table name: table property and snaps
 _MODIFIED = "_metadata.file_modification_time"
 
 
+def session_of(spark: Any) -> Any:
+    """A new session on ``spark``'s context with ``spark``'s catalog settings. Spark starts a new session from the
+    options the first session was built with, so a catalog endpoint set later (a local run against its own local
+    AWS) would be lost."""
+    session = spark.newSession()
+    for row in spark.sql("SET").collect():
+        if row.key.startswith(f"spark.sql.catalog.{CATALOG}."):
+            session.conf.set(row.key, row.value)
+    return session
+
+
 @dataclass(frozen=True)
 class Deployment:
     """Where this stack keeps each zone: Glue databases, table roots, and the maintenance settings."""
@@ -99,12 +110,7 @@ class StepRun:
         if self.step.engine != "glue":
             raise PipelineError(f"step {step!r} is an {self.step.engine} step; the Glue job runs glue steps only")
         # A session of its own (same SparkContext): temp views and settings of one step cannot leak into another.
-        # A new session starts from the SparkContext's configuration, so the catalog settings of the session it came
-        # from go with it (a local run points them at its own endpoint after the SparkContext started).
-        self.spark = spark.newSession()
-        for row in spark.sql("SET").collect():
-            if row.key.startswith(f"spark.sql.catalog.{CATALOG}."):
-                self.spark.conf.set(row.key, row.value)
+        self.spark = session_of(spark)
         self.glue = glue
         self.full_refresh = full_refresh
         self.salt = salt
