@@ -189,6 +189,36 @@ def test_invalid_utf8_is_an_encoding_error(tmp_path):
     assert rejected(tmp_path, contract("weblogs.useractivity"), body).code == "encoding_error"
 
 
+class _Trickle(io.RawIOBase):
+    """A source whose reads return at most 1,000 bytes, as a network stream may."""
+
+    def __init__(self, data: bytes):
+        super().__init__()
+        self.data, self.position = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), 1000, len(self.data) - self.position)
+        buffer[:n] = self.data[self.position:self.position + n]
+        self.position += n
+        return n
+
+
+def test_short_reads_still_give_the_parser_whole_blocks(tmp_path):
+    """The parser's blocks are as long as it asks whatever the source's reads return: a 200 KB value fits in the
+    next larger block, as it would from a file."""
+    long_request = b"GET /" + b"a" * 200_000
+    body = ACTIVITY_HEADER + ACTIVITY_ROW * 100 + ACTIVITY_ROW.replace(b"GET /petstore/Cats/Treats", long_request)
+    c = contract("weblogs.useractivity")
+    key = f"{c.landing_prefix}file.csv"
+    (tmp_path / "work").mkdir()
+    result = convert(lambda: _Trickle(body), c, key=key, lineage=Lineage(key, "v1", NOW), out_dir=tmp_path / "out",
+                     work_dir=tmp_path / "work", block_size=64 << 10)
+    assert result.rows_written == 101
+
+
 def test_utf8_is_checked_by_block_with_the_same_outcomes(tmp_path, monkeypatch):
     """A UTF-8 file is checked block by block, not value by value: characters split between blocks are whole
     again, and a file holding other bytes is read again with the per-value check, so bytes in no converted value

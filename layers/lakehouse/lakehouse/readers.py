@@ -122,7 +122,8 @@ class NotUtf8(Exception):
 
 class Blocks(io.RawIOBase):
     """What pyarrow reads: the bytes the buffered reader holds (the header's peek), then one raw read per block
-    straight into the bytes object pyarrow keeps (``read1``: nothing is copied through the reader's buffer).
+    straight into the bytes object pyarrow keeps (``read1``: nothing is copied through the reader's buffer). Each
+    block is as long as pyarrow asks, but at the end of the file.
 
     With ``utf8``, every block is checked as UTF-8 as a whole: ASCII, most CSV text, is one ``isascii`` scan, so
     pyarrow need not check each value (``check_utf8=False``). A block that is not UTF-8 raises NotUtf8, and the
@@ -139,7 +140,16 @@ class Blocks(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        data = self._reader.read1(size) if size is not None and size >= 0 else self._reader.read()
+        if size is None or size < 0:
+            data = self._reader.read()
+        else:  # as long as asked but at the file's end, as the blocks were before (a short raw read is joined)
+            data = self._reader.read1(size)
+            if 0 < len(data) < size:
+                parts, have = [data], len(data)
+                while have < size and (more := self._reader.read1(size - have)):
+                    parts.append(more)
+                    have += len(more)
+                data = b"".join(parts)
         utf8 = self._utf8
         if utf8 is not None and (not data.isascii() or utf8.getstate()[0]):  # or a character continues from before
             try:
