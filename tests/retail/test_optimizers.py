@@ -6,23 +6,18 @@ on it finds every optimizer in place and goes on."""
 
 from __future__ import annotations
 
-import io
-import json
-import shutil
 from collections.abc import Iterator
-from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lakehouse.pipeline import Lake
-from lakehouse_local.cli import main
 from lakehouse_local.lake import ZONE_DATABASES, LocalLake
 from lakehouse_local.server import ACCOUNT_ID
 from samtranslator.yaml_helper import yaml_parse
 
-from .conftest import PIPELINES, REPO, lake_environment, stop_spark
+from .conftest import REPO, RetailDemo, stop_spark
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -49,18 +44,11 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    stop_spark()
-    root = tmp_path_factory.mktemp("retail-optimizers")
-    home, pipelines = root / "home", root / "pipelines"
-    shutil.copytree(PIPELINES, pipelines)
-    printed = io.StringIO()
-    with lake_environment(home, pipelines), redirect_stdout(printed):
-        code = main(["demo", "--pipeline", "retail", "--json", str(root / "report.json")])
-    report = json.loads((root / "report.json").read_text(encoding="utf-8"))
-    lake = LocalLake.start(work_dir=home, pipelines_dir=pipelines, persistence="read", poll=False)
+def demo(retail_demo: RetailDemo) -> Iterator[Demo]:
+    lake = LocalLake.start(work_dir=retail_demo.home, pipelines_dir=retail_demo.pipelines, persistence="read",
+                           poll=False)
     try:
-        yield Demo(code, report, printed.getvalue(), pipelines, lake)
+        yield Demo(retail_demo.code, retail_demo.report, retail_demo.printed, retail_demo.pipelines, lake)
     finally:
         lake.stop()
         stop_spark()
