@@ -93,6 +93,8 @@ def test_a_good_run_shows_progress_and_the_report_only(demo: dict[str, Any]) -> 
     result = demo["result"]
     lines = (result.stdout + result.stderr).splitlines()
     assert not [line for line in lines if not PROGRESS.match(line)]
+    # issue 13, finding 4: a good run prints no failure, not even a delivery that is still converting
+    assert [line for line in lines if line.startswith("  object ") and not line.startswith("  object converted")] == []
     assert "  state  customer_trusted" in lines and "  execution: sales batch 1: SUCCEEDED" in lines
     log = demo["home"] / lines[0].removeprefix("logs: ")
     assert lines[0].startswith("logs: ") and log.is_file() and log.stat().st_size > 0
