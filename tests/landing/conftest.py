@@ -11,13 +11,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from lakehouse.aws import AwsClients
 from lakehouse.contracts import ContractRegistry
 from lakehouse.ingest import LandingObject, LandingService
 from lakehouse.ledger import Ledger, LedgerEntry
 from lakehouse.settings import Settings
+from moto import mock_aws
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"

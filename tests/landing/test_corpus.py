@@ -22,7 +22,7 @@ from urllib.parse import quote_plus
 import pytest
 from lakehouse.readers import DEFAULT_BLOCK_SIZE
 
-from .conftest import LANDING, REPO, event_for, sqs_batch
+from .conftest import LANDING, event_for, sqs_batch
 
 ACTIVITY_HEADER = b"ip_address,username,timestamp,request,http,bytes\n"
 
