@@ -57,11 +57,11 @@ def locate(argv: Sequence[str], lambda_client: Any = None) -> str | None:
     return None
 
 
-def main(argv: Sequence[str], spark: Any = None, pipelines_dir: str | None = None) -> int:
+def main(argv: Sequence[str], spark: Any = None, pipelines_dir: str | None = None, out: Any = None) -> int:
     pipelines = locate(argv) or pipelines_dir
     from lakehouse.glue_job import main as run_step
 
-    return run_step(argv, spark=spark, pipelines_dir=pipelines)
+    return run_step(argv, spark=spark, pipelines_dir=pipelines, out=out)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,12 @@ by the local Glue (moto_patches) but never run.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import io
 import json
 import os
 import sys
-import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,36 +36,6 @@ from moto.glue import models as glue_models
 from .patching import ClassPatches, emulated_status
 from .server import LocalAws
 from .stack import REPO
-
-# ------------------------------------------------------------------------------------------------ stdout per thread
-_local = threading.local()
-
-
-class _ThreadStdout(io.TextIOBase):
-    """sys.stdout that sends what one thread prints to that thread's buffer (the script's JSON summary line)."""
-
-    def __init__(self, original: Any) -> None:
-        self.original = original
-
-    def write(self, text: str) -> int:
-        buffer = getattr(_local, "buffer", None)
-        return int((buffer or self.original).write(text))
-
-    def flush(self) -> None:
-        (getattr(_local, "buffer", None) or self.original).flush()
-
-
-@contextlib.contextmanager
-def _capture_stdout() -> Any:
-    previous = sys.stdout
-    sys.stdout = _ThreadStdout(previous)
-    _local.buffer = io.StringIO()
-    try:
-        yield _local.buffer
-    finally:
-        _local.buffer = None
-        if isinstance(sys.stdout, _ThreadStdout) and sys.stdout.original is previous:
-            sys.stdout = previous
 
 
 @dataclass
@@ -179,16 +147,16 @@ class GlueRunner:
             argv = ["--JOB_NAME", job.name, "--JOB_RUN_ID", run.job_run_id]
             for name, value in arguments.items():  # the job enables the table optimizers (moto_patches, patch 9)
                 argv += [name, str(value)]
-            with _capture_stdout() as out:
-                try:
-                    if self.executor is not None:
-                        self.executor(job.name, argv)
-                    else:
-                        module = self._script(job.command["ScriptLocation"])
-                        module.main(argv, spark=self.spark(), pipelines_dir=str(self.pipelines_dir))
-                finally:
-                    lines = [line for line in out.getvalue().splitlines() if line.startswith("{")]
-                    summary = json.loads(lines[-1]) if lines else {}
+            out = io.StringIO()  # the script's JSON summary line, which Glue would log
+            try:
+                if self.executor is not None:
+                    self.executor(job.name, argv)
+                else:
+                    module = self._script(job.command["ScriptLocation"])
+                    module.main(argv, spark=self.spark(), pipelines_dir=str(self.pipelines_dir), out=out)
+            finally:
+                lines = [line for line in out.getvalue().splitlines() if line.startswith("{")]
+                summary = json.loads(lines[-1]) if lines else {}
         except Exception as exc:  # noqa: BLE001 - the script's failure is the run's failure
             error = f"{type(exc).__name__}: {exc}"
             if not summary:

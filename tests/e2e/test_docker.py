@@ -60,12 +60,12 @@ def test_convert_function_in_docker_against_the_local_stack(sam_build: Path, tmp
         env = lake.poller.invoke.env_file.read_text()
         assert lake.aws.docker_endpoint in env  # the container reaches the host at the docker0 gateway
         keys = lake.upload(landing)
-        entries = {e.key: e for e in lake.wait_for_objects(keys, timeout=600)}
+        entries = lake.wait_for_objects(keys, timeout=600)
         assert lake.poller.invocations >= 1
         for key in keys:
             assert entries[key].state == "converted", entries[key]
             assert entries[key].rows_written > 0
-        tables = lake.table_rows("stedi")
+        tables = lake.table_rows([("raw", "customer_landing")])
         assert tables["customer_landing"]["rows"] == sum(entries[k].rows_written for k in keys)
         glue = lake.aws.client("glue")
         assert glue.get_table(DatabaseName=lake.stack.outputs["RawDatabaseName"], Name="customer_landing")

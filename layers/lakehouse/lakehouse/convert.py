@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import csv as pycsv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -110,7 +110,7 @@ class _BadRowsFile:
 
     def __init__(self, path: Path):
         self.path = path
-        self._handle = None
+        self._handle: TextIO | None = None
         self.count = 0
         self.bytes = 0
 
@@ -175,7 +175,7 @@ def convert(
             raise FileRejected("encoding_error", f"not valid text: {engine_message(str(exc))}") from None
 
 
-def _classify(exc: pa.ArrowException, stream: SourceStream, typed: bool) -> Exception:
+def _classify(exc: pa.ArrowException, stream: SourceStream, typed: bool) -> BaseException:
     """Turn a pyarrow failure into: transient (re-raise the cause), rejection, or a retry signal.
 
     Nothing pyarrow says reaches a reason verbatim: its messages quote rows and values (``engine_message``).
@@ -360,7 +360,7 @@ VALIDATION_ROWS = 1 << 15  # rows validated per step: small parser blocks keep m
 
 def _validated(
     batches: Iterator[pa.RecordBatch], contract: Contract, text_columns: set[str], dropped: DroppedRows
-) -> Iterator[tuple[pa.Table, BatchVerdict, int]]:
+) -> Generator[tuple[pa.Table, BatchVerdict, int], None, None]:
     """Validation steps in file order, with the position of each step's first row.
 
     Each step is validated on this thread as soon as it is parsed, while its values are still in the core's

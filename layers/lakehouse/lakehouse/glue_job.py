@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from .pipeline import Lake
 from .spark_step import CATALOG, Deployment, StepResult, StepRun
@@ -179,9 +179,10 @@ def enable_optimizers(glue: Any, args: argparse.Namespace, database: str, table:
     return enabled
 
 
-def main(argv: Sequence[str], *, spark: Any = None, pipelines_dir: str | None = None, glue: Any = None) -> int:
-    """Run one step as the Glue job does. Prints a one-line JSON summary (also on failure, then re-raises, so
-    Glue marks the run FAILED with the exception's message)."""
+def main(argv: Sequence[str], *, spark: Any = None, pipelines_dir: str | None = None, glue: Any = None,
+         out: TextIO | None = None) -> int:
+    """Run one step as the Glue job does. Prints a one-line JSON summary to ``out`` (stdout: the job's log on
+    Glue), also on failure, then re-raises, so Glue marks the run FAILED with the exception's message."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -203,7 +204,7 @@ def main(argv: Sequence[str], *, spark: Any = None, pipelines_dir: str | None = 
     except Exception as exc:
         result.status, result.error = "FAILED", f"{type(exc).__name__}: {exc}"
         result.seconds = round(time.monotonic() - started, 3)
-        print(result.to_json(), flush=True)
+        print(result.to_json(), file=out or sys.stdout, flush=True)
         raise
-    print(result.to_json(), flush=True)
+    print(result.to_json(), file=out or sys.stdout, flush=True)
     return 0

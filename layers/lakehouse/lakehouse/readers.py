@@ -69,7 +69,7 @@ class SourceStream(io.RawIOBase):
     def __init__(self, raw: BinaryIO, compression: str, *, utf8: bool = False):
         super().__init__()
         # GzipFile reads every member of a multi-member file (concatenated gzip streams), as gzip -d does
-        self._raw: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if compression == "gzip" else raw
+        self._raw: BinaryIO | gzip.GzipFile = gzip.GzipFile(fileobj=raw, mode="rb") if compression == "gzip" else raw
         self._utf8 = codecs.getincrementaldecoder("utf-8")() if utf8 else None
         self.failure: BaseException | None = None
         self.bytes_read = 0
@@ -83,7 +83,7 @@ class SourceStream(io.RawIOBase):
                 self._raw.close()
         super().close()
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         try:
             n = self._fill(buffer)
         except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
@@ -540,7 +540,7 @@ class _Limited(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         if self.position - self.record_start > MAX_BLOCK_SIZE:
             raise FileRejected("line_too_long", f"a single record is longer than {MAX_BLOCK_SIZE >> 20} MiB")
         n = self.reader.readinto(buffer)
@@ -724,7 +724,7 @@ def records_to_text_batches(
                     raise FileRejected("encoding_error", f"row {row}, column {name!r}: {LONE_SURROGATE}")
         if problems:
             dropped.add(row)
-            raw = {"_line": text} if isinstance(record, _BadRecord) else dict(record.values)  # type: ignore[union-attr]
+            raw = {"_line": text} if isinstance(record, _BadRecord) else dict(record.values)
             row_errors.add_all(problems, record=raw)
             continue
         assert isinstance(record, _Record)

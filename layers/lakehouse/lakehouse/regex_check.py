@@ -35,14 +35,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-try:  # the parser behind ``re.compile`` (Python 3.11+); only the shape of a pattern is read from it
-    from re import _parser as _sre_parser
-except ImportError:  # pragma: no cover - another Python: every value is checked on its own
-    _sre_parser = None
+# the parser behind ``re.compile`` (Python 3.11+); only the shape of a pattern is read from it. Without it (another
+# Python), every value is checked on its own.
+_sre_parser: Any = getattr(re, "_parser", None)
 
 _TOKEN = re.compile(
     r"""

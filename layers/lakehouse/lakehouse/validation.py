@@ -237,9 +237,10 @@ def validate(
         if column.name in text_columns:
             raw = values
             values, unparsable = parse_text(raw, column, contract)
-            collect.add(
-                unparsable, column.name, lambda i, raw=raw, c=column: f"not a valid {c.type}: {_show(c, raw[i].as_py())}"
-            )
+            def invalid(i: int, raw: pa.Array = raw, c: Column = column) -> str:
+                return f"not a valid {c.type}: {_show(c, raw[i].as_py())}"
+
+            collect.add(unparsable, column.name, invalid)
         elif values.type != arrow_type(column.type):
             values = pc.cast(values, arrow_type(column.type))
         elif column.type == "double" and pc.any(pc.is_inf(values)).as_py():

@@ -157,7 +157,7 @@ class PartitionedWriter:
                 text = pc.strftime(pc.cast(column, pa.timestamp("ms")), format=_TRANSFORM_FORMAT[spec.transform])
             values.append((spec.name, pc.fill_null(text, NULL_PARTITION)))
         if all(isinstance(v, str) for _, v in values):
-            part = {name: v for name, v in values}  # type: ignore[misc]
+            part = {name: v for name, v in values}
             yield self._path(part), part, batch
             return
         arrays = [v if not isinstance(v, str) else pa.array([v] * batch.num_rows) for _, v in values]
