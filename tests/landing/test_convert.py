@@ -7,56 +7,28 @@ import gzip
 import io
 import json
 import threading
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from lakehouse.contracts import Contract, ContractRegistry
+from lakehouse.contracts import Contract
 from lakehouse.convert import convert
-from lakehouse.outcomes import FileRejected, Lineage, ObjectIgnored
+from lakehouse.outcomes import Lineage, ObjectIgnored
 
-REGISTRY = ContractRegistry.from_directory(Path(__file__).resolve().parent / "pipelines")  # see conftest
-NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+from .converting import (
+    ACTIVITY_HEADER,
+    CUSTOMER,
+    NOW,
+    contract,
+    jsonl,
+    rebuilt,
+    rejected,
+    run,
+    with_column,
+    with_format,
+)
 
-
-def contract(qualified: str, **changes) -> Contract:
-    pipeline, dataset = qualified.split(".")
-    base = REGISTRY.get(pipeline, dataset)
-    return base.model_copy(update=changes) if changes else base
-
-
-def run(tmp_path: Path, c: Contract, body: bytes, name: str = "file.csv", block_size: int = 8 << 20):
-    key = f"{c.landing_prefix}{name}"
-    out = tmp_path / "out"
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    result = convert(
-        lambda: io.BytesIO(body), c, key=key, lineage=Lineage(key, "v1", NOW), out_dir=out, work_dir=work,
-        block_size=block_size,
-    )
-    table = pa.concat_tables(pq.read_table(out / o.path) for o in result.outputs)
-    return result, table
-
-
-def rejected(tmp_path: Path, c: Contract, body: bytes, name: str = "file.csv", **kw) -> FileRejected:
-    with pytest.raises(FileRejected) as raised:
-        run(tmp_path, c, body, name, **kw)
-    return raised.value
-
-
-ACTIVITY_HEADER = b"ip_address,username,timestamp,request,http,bytes\n"
 ACTIVITY_ROW = b"10.0.0.1,alice,17/Jan/2018:10:43:54,GET /petstore/Cats/Treats,200,512\n"
-CUSTOMER = {
-    "customerName": "Santosh Clayton", "email": "Santosh.Clayton@test.com", "phone": "8015551212",
-    "birthDay": "1900-01-01", "serialNumber": "50f7b4f3-7af5-4b07-a421-7b902c8d2b7c",
-    "registrationDate": 1655564376361, "lastUpdateDate": 1655564376361,
-}
-
-
-def jsonl(*records: dict) -> bytes:
-    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
 
 
 # ------------------------------------------------------------------------------------------ formats
@@ -72,7 +44,7 @@ def test_csv_converts_with_declared_types_and_lineage(tmp_path):
 
 
 def test_tsv_converts(tmp_path):
-    c = contract("weblogs.useractivity", format=contract("weblogs.useractivity").format.model_copy(update={"type": "tsv"}))
+    c = with_format(contract("weblogs.useractivity"), type="tsv")
     body = (ACTIVITY_HEADER + ACTIVITY_ROW).replace(b",", b"\t")
     _, table = run(tmp_path, c, body)
     assert table.column("request")[0].as_py() == "GET /petstore/Cats/Treats"
@@ -89,7 +61,7 @@ def test_stedi_customer_jsonl_with_absent_optional_keys(tmp_path):
 
 
 def test_json_array_converts(tmp_path):
-    c = contract("stedi.accelerometer", format=contract("stedi.accelerometer").format.model_copy(update={"type": "json_array"}))
+    c = with_format(contract("stedi.accelerometer"), type="json_array")
     body = json.dumps([{"user": "a@b.c", "timestamp": 1, "x": 1, "y": 0.5, "z": -1.25}] * 4).encode()
     result, table = run(tmp_path, c, body, "a.json")
     assert result.rows_written == 4
@@ -107,7 +79,7 @@ def test_utf8_bom_is_skipped(tmp_path):
 
 
 def test_latin1_when_the_contract_says_so(tmp_path):
-    c = contract("weblogs.useractivity", format=contract("weblogs.useractivity").format.model_copy(update={"encoding": "latin-1"}))
+    c = with_format(contract("weblogs.useractivity"), encoding="latin-1")
     body = ACTIVITY_HEADER + "10.0.0.1,jos\xe9,17/Jan/2018:10:43:54,GET /petstore,200,1\n".encode("latin-1")
     _, table = run(tmp_path, c, body)
     assert table.column("username")[0].as_py() == "josé"
@@ -325,7 +297,7 @@ def test_pii_values_are_not_copied_into_reasons(tmp_path):
     header = b"first_name,last_name,username,email,gender,phone,zip,cc,password,ssn,age\n"
     row = b"A,B,ab,a@b.c,F,1,12345,4111,pw,123-45-6789,thirty\n".replace(b"4111", b"4111x")
     c = contract("weblogs.userprofile")
-    c = c.model_copy(update={"columns": [col if col.name != "age" else col.model_copy(update={"pii": True}) for col in c.columns]})
+    c = with_column(c, "age", pii=True)
     error = rejected(tmp_path, c, header + row)
     assert "thirty" not in json.dumps(error.reason())
 
@@ -363,14 +335,14 @@ def test_a_null_in_an_optional_column_with_allowed_values_is_fine(tmp_path):
 
 
 def test_csv_without_a_header_line_uses_the_contract_order(tmp_path):
-    c = contract("weblogs.useractivity", format=contract("weblogs.useractivity").format.model_copy(update={"header": False}))
+    c = with_format(contract("weblogs.useractivity"), header=False)
     result, table = run(tmp_path, c, ACTIVITY_ROW * 2)
     assert result.rows_written == 2 and table.column("http").to_pylist() == [200, 200]
 
 
 def test_partition_values_are_escaped_in_paths(tmp_path):
     c = contract("retail.orders")
-    c = c.model_copy(update={"partitions": [c.partitions[0].model_copy(update={"column": "product_id", "transform": "identity", "name": "product"})]})
+    c = rebuilt(c, partitions=[{**c.partitions[0].model_dump(), "column": "product_id", "transform": "identity", "name": "product"}])
     result, _ = run(tmp_path, c, ORDERS + b"1,7,2026-11-01,PLACED,a/../b=c,1,9.5\n")
     assert [o.path.split("/")[0] for o in result.outputs] == ["product=a%2F..%2Fb%3Dc"]
 

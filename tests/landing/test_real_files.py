@@ -7,76 +7,32 @@ contracts, or variants of them, so they read as what a user would see.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import subprocess
 import sys
 import textwrap
 import time
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from lakehouse.contracts import Contract, ContractRegistry
-from lakehouse.convert import convert
-from lakehouse.outcomes import FileRejected, Lineage
+from lakehouse.outcomes import FileRejected
+
+from .converting import (
+    ACTIVITY_HEADER,
+    CUSTOMER,
+    contract,
+    jsonl,
+    rebuilt,
+    rejected,
+    run,
+    with_column,
+    with_format,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-REGISTRY = ContractRegistry.from_directory(Path(__file__).resolve().parent / "pipelines")  # see conftest
-NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
-
-
-def rebuilt(c: Contract, **changes) -> Contract:
-    """A validated copy (model_copy would keep the original's cached properties, such as data_columns)."""
-    return Contract.model_validate({**c.model_dump(), **changes})
-
-
-def contract(qualified: str, **changes) -> Contract:
-    pipeline, dataset = qualified.split(".")
-    base = REGISTRY.get(pipeline, dataset)
-    return rebuilt(base, **changes) if changes else base
-
-
-def with_format(c: Contract, **changes) -> Contract:
-    return rebuilt(c, format={**c.format.model_dump(), **changes})
-
-
-def with_column(c: Contract, name: str, **changes) -> Contract:
-    return rebuilt(c, columns=[{**col.model_dump(), **changes} if col.name == name else col.model_dump()
-                               for col in c.columns])
-
-
-def run(tmp_path: Path, c: Contract, body: bytes, name: str = "file.csv", block_size: int | None = None):
-    key = f"{c.landing_prefix}{name}"
-    out, work = tmp_path / "out", tmp_path / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    options = {"block_size": block_size} if block_size else {}
-    result = convert(lambda: io.BytesIO(body), c, key=key, lineage=Lineage(key, "v1", NOW), out_dir=out,
-                     work_dir=work, **options)
-    table = pa.concat_tables(pq.read_table(out / o.path) for o in result.outputs)
-    return result, table
-
-
-def rejected(tmp_path: Path, c: Contract, body: bytes, name: str = "file.csv", **kw) -> FileRejected:
-    with pytest.raises(FileRejected) as raised:
-        run(tmp_path, c, body, name, **kw)
-    return raised.value
-
-
-ACTIVITY_HEADER = b"ip_address,username,timestamp,request,http,bytes\n"
 PROFILE_HEADER = b"first_name,last_name,username,email,gender,phone,zip,cc,password,ssn,age\n"
 ORDERS_HEADER = b"order_id,customer_id,order_date,status,product_id,quantity,unit_price\n"
-CUSTOMER = {
-    "customerName": "Santosh Clayton", "email": "Santosh.Clayton@test.com", "phone": "8015551212",
-    "birthDay": "1900-01-01", "serialNumber": "50f7b4f3-7af5-4b07-a421-7b902c8d2b7c",
-    "registrationDate": 1655564376361, "lastUpdateDate": 1655564376361,
-}
-
-
-def jsonl(*records: dict) -> bytes:
-    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
 
 
 # ------------------------------------------------------------------------------------------------ finding 2
@@ -416,7 +372,7 @@ def test_newlines_in_values_false_makes_a_quoted_newline_a_row_error_at_any_size
     """Finding 14: with newlines_in_values: false the outcome no longer depends on where the blocks fall."""
     c = with_format(contract("weblogs.useractivity"), newlines_in_values=False)
     row = b'10.0.0.1,alice,6/Jan/2018:06:51:54,"GET /a\nb",200,1\n'
-    c = c.model_copy(update={"max_reported_errors": 1})
+    c = rebuilt(c, max_reported_errors=1)
     for count in (1, 80_000):
         error = rejected(tmp_path / str(count), c, ACTIVITY_HEADER + row * count)
         assert error.code == "invalid_rows" and error.row_errors.bad_rows >= 1
