@@ -14,7 +14,7 @@ $(STAMP): requirements-dev.txt pyproject.toml local/lakehouse_local/jars.py
 	test -x $(PY) || python3.11 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -qq --disable-pip-version-check --no-deps --no-build-isolation -e .  # pinned setuptools; -qq: no backend notices
 	$(PY) -m lakehouse_local.jars > /dev/null  # Iceberg and S3A jars for local Spark, from Maven Central, once
 	touch $(STAMP)
 
