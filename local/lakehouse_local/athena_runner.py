@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from moto.athena import models as athena_models
@@ -43,10 +45,23 @@ def _presto_type(arrow_type: Any) -> str:
     return _PRESTO_TYPES.get(str(arrow_type), "varchar")
 
 
+@dataclass(frozen=True)
+class AthenaEvent:
+    """What the runner reports to the progress output: one statement of a presentation step."""
+
+    table: str  # the view or table the statement writes ("" when the statement could not be read)
+    statement: str  # view | create table | merge | the statement's first word
+    state: str  # SUCCEEDED | FAILED
+    rows: int | None = None  # the table's rows after the statement (not counted for views)
+    error: str | None = None
+
+
 class AthenaRunner:
-    def __init__(self, aws: LocalAws, databases: dict[str, str]) -> None:
+    def __init__(self, aws: LocalAws, databases: dict[str, str],
+                 on_event: Callable[[AthenaEvent], None] | None = None) -> None:
         self.aws = aws
         self.engine = LocalQuery(aws.client, aws.endpoint, databases, region=aws.region)
+        self.on_event = on_event or (lambda event: None)
         self._patches = ClassPatches()
 
     # ---------------------------------------------------------------- moto patches
@@ -60,10 +75,12 @@ class AthenaRunner:
             execution = backend.executions[execution_id]
             database = context.get("Database", "") if isinstance(context, dict) else ""
             try:
-                runner.execute(query, database)
+                event = runner.execute(query, database)
                 execution.emulated_state, execution.error_message = "SUCCEEDED", None
             except Exception as exc:  # noqa: BLE001 - the statement's failure is the query's failure
                 execution.emulated_state, execution.error_message = "FAILED", f"{type(exc).__name__}: {exc}"
+                event = AthenaEvent(runner.written_table(query), "", "FAILED", error=execution.error_message)
+            runner.on_event(event)
             return str(execution_id)
 
         def get_query_execution(response: Any) -> str:
@@ -82,19 +99,31 @@ class AthenaRunner:
         self._patches.undo()
 
     # ---------------------------------------------------------------- statements
-    def execute(self, query: str, database: str) -> None:
+    def execute(self, query: str, database: str) -> AthenaEvent:
         from sqlglot import exp
 
         tree = self.engine.parse(query)
         if isinstance(tree, exp.Create) and tree.args.get("kind", "").upper() == "VIEW":
             self._create_view(tree, database)
-        elif isinstance(tree, exp.Create) and tree.args.get("kind", "").upper() == "TABLE" and tree.expression:
-            self._create_table(tree, database)
-        elif isinstance(tree, exp.Merge):
-            self._merge(tree, database)
-        else:
-            raise QueryError(f"the local Athena runs the statements of presentation steps (CREATE VIEW, CREATE "
+            return AthenaEvent(tree.this.name, "view", "SUCCEEDED")
+        if isinstance(tree, exp.Create) and tree.args.get("kind", "").upper() == "TABLE" and tree.expression:
+            return AthenaEvent(tree.this.name, "create table", "SUCCEEDED", rows=self._create_table(tree, database))
+        if isinstance(tree, exp.Merge):
+            name = tree.this.name  # read first: the merge replaces the target node
+            return AthenaEvent(name, "merge", "SUCCEEDED", rows=self._merge(tree, database))
+        raise QueryError(f"the local Athena runs the statements of presentation steps (CREATE VIEW, CREATE "
                              f"TABLE AS, MERGE INTO); not: {query.strip().split()[0].upper()} ...")
+
+    def written_table(self, query: str) -> str:
+        """The table or view a statement writes, for a failure's progress line ("" when it cannot be read)."""
+        from sqlglot import exp
+
+        try:
+            tree = self.engine.parse(query)
+        except Exception:  # noqa: BLE001 - the statement's own failure is what gets reported
+            return ""
+        target = tree.this.find(exp.Table) if isinstance(tree, exp.Create | exp.Merge) else None
+        return target.name if target is not None else ""
 
     def _target(self, table: Any, database: str) -> tuple[str, str]:
         return (table.db or database), table.name
@@ -121,7 +150,7 @@ class AthenaRunner:
         except glue.exceptions.EntityNotFoundException:
             glue.create_table(DatabaseName=db, TableInput=table_input)
 
-    def _create_table(self, tree: Any, database: str) -> None:
+    def _create_table(self, tree: Any, database: str) -> int:
         from sqlglot import exp
 
         db, name = self._target(tree.this, database)
@@ -156,8 +185,9 @@ class AthenaRunner:
                     else:
                         raise QueryError(f"the local Athena partitions by columns and year/month/day/hour, not {text}")
         table.append(rows)
+        return rows.num_rows
 
-    def _merge(self, tree: Any, database: str) -> None:
+    def _merge(self, tree: Any, database: str) -> int:
         import duckdb
         from sqlglot import exp
 
@@ -187,3 +217,4 @@ class AthenaRunner:
         finally:
             connection.close()
         iceberg.overwrite(result.cast(current.schema))
+        return result.num_rows

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from .athena_runner import AthenaRunner
+from .athena_runner import AthenaEvent, AthenaRunner
 from .glue_runner import Executor, GlueEvent, GlueRunner
 from .home import home
 from .poller import InProcessInvoker, Poller, SamLocalInvoker
@@ -91,13 +91,17 @@ class LocalLake:
             events.append(event)
             say(describe_glue_event(event))
 
+        def on_athena_event(event: AthenaEvent) -> None:
+            say(describe_athena_event(event))
+
         runner = GlueRunner(aws, work_dir, on_glue_event, executor=executor, pipelines_dir=pipelines_dir)
         runner.install()
         poller = None
         athena = None
         try:
             stack = create_stack(aws, template_path=stack_template(aws, pipelines_dir, work_dir))
-            athena = AthenaRunner(aws, {zone: str(stack.outputs[key]) for zone, key in ZONE_DATABASES.items()})
+            athena = AthenaRunner(aws, {zone: str(stack.outputs[key]) for zone, key in ZONE_DATABASES.items()},
+                                  on_athena_event)
             athena.install()
             restored = store.restore(stack) if persistence != "off" and not fresh else None
             if poll:
@@ -468,6 +472,14 @@ def describe_glue_event(event: GlueEvent) -> str:
     if summary.get("schema_changes"):
         parts.append("schema: " + "; ".join(summary["schema_changes"]))
     text = f"  glue   {step}: {event.state}" + (f" ({', '.join(parts)})" if parts else "")
+    return text + (f" - {event.error}" if event.error else "")
+
+
+def describe_athena_event(event: AthenaEvent) -> str:
+    parts = [event.statement] if event.statement else []
+    if event.rows is not None:
+        parts.append(f"{event.rows} rows in the table")
+    text = f"  athena {event.table or '?'}: {event.state}" + (f" ({', '.join(parts)})" if parts else "")
     return text + (f" - {event.error}" if event.error else "")
 
 

@@ -47,7 +47,7 @@ GROUP BY created_on
 # What the terminal may show on a good run: the log file's path, progress lines and the report. Anything else (a
 # JSON log line, a Spark/Ivy/SLF4J banner, a warning, a traceback) belongs in the log file.
 PROGRESS = re.compile(
-    r"^(logs: |lakehouse demo: |local AWS at |batch \d+: |  object |execution |  state  |  glue   |regenerated |"
+    r"^(logs: |lakehouse demo: |local AWS at |batch \d+: |  object |execution |  state  |  glue   |  athena |regenerated |"
     r"the lake is saved in |== report|  (raw|trusted|curated|presentation) |  objects: |  alerts: |"
     r"  execution: |$)")
 

@@ -39,6 +39,7 @@ class Lab:
     printed: str
     pipelines: Path  # the pipelines the demo ran (a copy of pipelines/)
     lake: LocalLake  # the lake the demo saved, started again on a copy of them where sales_report fails at run time
+    progress: list[str]  # that lake's progress lines
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         engine = LocalQuery(self.lake.aws.client, self.lake.aws.endpoint,
@@ -64,9 +65,10 @@ def lab(retail_demo: RetailDemo) -> Iterator[Lab]:
     failing = text.replace("GROUP BY", "WHERE CAST(ord.status AS integer) >= 0\nGROUP BY")
     assert failing != text
     sql.write_text(failing, encoding="utf-8")
-    lake = LocalLake.start(work_dir=home, pipelines_dir=broken, persistence="read", poll=False)
+    progress: list[str] = []
+    lake = LocalLake.start(work_dir=home, pipelines_dir=broken, persistence="read", poll=False, say=progress.append)
     try:
-        yield Lab(code, report, retail_demo.printed, pipelines, lake)
+        yield Lab(code, report, retail_demo.printed, pipelines, lake, progress)
     finally:
         lake.stop()
         stop_spark()
@@ -82,6 +84,13 @@ def test_the_demo_runs_both_batches_from_landing_to_presentation(lab: Lab) -> No
     assert all(o["status"] == "converted" and o["rows"] > 0 for o in lab.report["objects"]), lab.report["objects"]
     assert "execution: retail batch 1: SUCCEEDED" in lab.printed
     assert "execution: retail batch 2: SUCCEEDED" in lab.printed
+    # each presentation statement has its progress line: created in batch 1, merged in batch 2
+    athena = [line for line in lab.printed.splitlines() if line.startswith("  athena ")]
+    assert len(athena) == 8, athena
+    for table, first, second in [("ratings", 420, 550), ("ratings_for_ml", 420, 550), ("sales_report", 24, 29),
+                                 ("ratings_per_product", 110, 110)]:
+        assert f"  athena {table}: SUCCEEDED (create table, {first} rows in the table)" in athena
+        assert f"  athena {table}: SUCCEEDED (merge, {second} rows in the table)" in athena
 
 
 def test_every_table_of_every_zone_has_its_rows(lab: Lab) -> None:
@@ -216,4 +225,6 @@ def test_a_presentation_step_that_fails_at_run_time_alerts_once_naming_it(lab: L
     original = "Could not convert string 'Shipped' to INT32"
     assert original in message["cause"], message
     assert execution["error"] == message["error"] and original in execution["cause"]
+    failed = [line for line in lab.progress if line.startswith("  athena sales_report: FAILED - ")]
+    assert len(failed) == 1 and original in failed[0], lab.progress
     assert lab.query(SALES_REPORT) == before  # the failed MERGE committed nothing
