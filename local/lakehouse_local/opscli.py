@@ -153,8 +153,8 @@ def _upload(args: argparse.Namespace) -> int:
             started = datetime.now(UTC).isoformat(timespec="milliseconds")
             uploaded = ops.upload(target, args.paths, prefix=args.prefix)
             result: dict[str, Any] = {"bucket": target.output("LandingBucketName"), "uploaded": uploaded}
-            say(f"uploaded {len(uploaded)} file(s) to s3://{result['bucket']}/")
             if uploaded and (args.wait or target.lake is not None):
+                say(f"uploaded {len(uploaded)} file(s) to s3://{result['bucket']}/; waiting for their outcomes")
                 done = ops.wait_for_outcomes(target, [u["object_uri"] for u in uploaded], started, say,
                                              timeout=args.timeout)
                 result["outcomes"] = [{"key": e.key, "state": e.state, "rows_written": e.rows_written,

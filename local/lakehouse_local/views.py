@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,11 +104,19 @@ def redrive_text(result: dict[str, Any]) -> str:
 
 
 def upload_text(result: dict[str, Any]) -> str:
-    lines = [f"uploaded {len(result['uploaded'])} file(s) to s3://{result['bucket']}/"]
-    outcomes = {o["key"]: o for o in result.get("outcomes", [])}
+    """The keys uploaded; after a wait, the outcomes counted by state, and the objects that were not converted
+    (each object's line was printed as its outcome came)."""
+    header = f"uploaded {len(result['uploaded'])} file(s) to s3://{result['bucket']}/"
+    if "outcomes" not in result:
+        return "\n".join([header, *(f"  {item['key']}" for item in result["uploaded"])])
+    outcomes = {o["key"]: o for o in result["outcomes"]}
+    states = Counter(outcomes[i["key"]]["state"] if i["key"] in outcomes else "no outcome" for i in result["uploaded"])
+    lines = [f"{header}: " + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))]
     for item in result["uploaded"]:
         outcome = outcomes.get(item["key"])
-        lines.append(f"  {item['key']}" + (f"  -> {outcome['state']}" if outcome else ""))
+        if outcome is None or outcome["state"] != "converted":
+            detail = f"{outcome['state']} ({outcome['reason_code']})" if outcome else "no outcome yet"
+            lines.append(f"  {item['key']}  -> {detail}")
     return "\n".join(lines)
 
 

@@ -90,6 +90,20 @@ def test_upload_waits_for_every_outcome(uploaded: dict[str, Any]) -> None:
     assert outcomes["stedi/customer/customers-1.json"] == "converted"
 
 
+def test_upload_text_counts_the_outcomes_and_lists_only_the_objects_not_converted(uploaded: dict[str, Any]) -> None:
+    """Each object's line is printed as its outcome comes; the summary after it does not repeat the converted ones."""
+    from lakehouse_local.views import upload_text
+
+    lines = upload_text(uploaded["result"]).splitlines()
+    assert lines[0].endswith(": 6 converted, 2 ignored, 2 quarantined"), lines[0]
+    assert sorted(lines[1:]) == [
+        "  nowhere/stray.csv  -> ignored (unknown_prefix)",
+        "  stedi/customer/empty.json  -> ignored (zero_bytes)",
+        "  weblogs/userprofile/bad-rows.csv  -> quarantined (invalid_rows)",
+        "  weblogs/userprofile/extra-column.csv  -> quarantined (unknown_columns)",
+    ]
+
+
 def test_status_json_counts_every_object_in_the_ledger(up: Up, uploaded: dict[str, Any],
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     report = _json(capsys, "status")
