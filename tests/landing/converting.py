@@ -27,7 +27,7 @@ CUSTOMER = {
 
 
 def rebuilt(c: Contract, **changes: Any) -> Contract:
-    """A validated copy (model_copy would keep the original's cached properties, such as data_columns)."""
+    """A validated copy: model_copy would skip the contract's validators."""
     return Contract.model_validate({**c.model_dump(), **changes})
 
 
@@ -55,7 +55,7 @@ def run(tmp_path: Path, c: Contract, body: bytes, name: str = "file.csv",
     options = {"block_size": block_size} if block_size else {}
     result = convert(lambda: io.BytesIO(body), c, key=key, lineage=Lineage(key, "v1", NOW), out_dir=out,
                      work_dir=work, **options)
-    table = pa.concat_tables(pq.read_table(out / o.path) for o in result.outputs)
+    table = pa.concat_tables(pq.ParquetFile(out / o.path).read() for o in result.outputs)
     return result, table
 
 

@@ -347,6 +347,48 @@ def test_partition_values_are_escaped_in_paths(tmp_path):
     assert [o.path.split("/")[0] for o in result.outputs] == ["product=a%2F..%2Fb%3Dc"]
 
 
+def test_a_column_partitioned_by_its_value_keeps_its_values_and_type_in_the_files(tmp_path):
+    """The partition is a text key beside the columns: the column itself stays in every file, typed as declared
+    (it used to live only in the folder name, as text under the partition's name)."""
+    c = contract("retail.orders")
+    c = rebuilt(c, partitions=[{"name": "by_quantity", "column": "quantity"}, {"name": "by_status", "column": "status"}])
+    body = ORDERS + b"1,7,2026-11-01,PLACED,p1,3,9.5\n2,7,2026-11-01,SHIPPED,p1,3,9.5\n3,8,2026-11-02,PLACED,p2,4,1\n"
+    result, table = run(tmp_path, c, body)
+    assert sorted(o.path.split("/f")[0] for o in result.outputs) == [
+        "by_quantity=3/by_status=PLACED", "by_quantity=3/by_status=SHIPPED", "by_quantity=4/by_status=PLACED"]
+    assert table.schema.field("quantity").type == pa.int32() and table.schema.field("status").type == pa.string()
+    assert sorted(zip(table.column("order_id").to_pylist(), table.column("quantity").to_pylist(),
+                      table.column("status").to_pylist())) == [(1, 3, "PLACED"), (2, 3, "SHIPPED"), (3, 4, "PLACED")]
+
+
+def test_a_partition_named_like_a_column_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(ValueError, match="partition 'status' has the name of a column.*e.g. status_part"):
+        rebuilt(contract("retail.orders"), partitions=[{"name": "status", "column": "status"}])
+
+
+def test_the_catalog_registers_each_partition_where_its_files_are(tmp_path):
+    """Values with '/', ':' or '=' are escaped in the folder name; the catalog's location is that folder (it was the
+    raw value, so Athena found no rows there)."""
+    import boto3
+    from lakehouse.catalog import Catalog
+    from moto import mock_aws
+
+    c = contract("retail.orders")
+    c = rebuilt(c, partitions=[{"name": "by_product", "column": "product_id"}])
+    result, _ = run(tmp_path, c, ORDERS + b"1,7,2026-11-01,PLACED,N/A: x=1,1,9.5\n2,7,2026-11-01,PLACED,p2,1,9.5\n")
+    with mock_aws():
+        glue = boto3.client("glue", region_name="us-east-1")
+        glue.create_database(DatabaseInput={"Name": "raw"})
+        catalog = Catalog(glue, "raw", "raw-bucket")
+        catalog.ensure_table(c)
+        catalog.add_partitions(c, result.outputs)
+        partitions = glue.get_partitions(DatabaseName="raw", TableName=c.table)["Partitions"]
+    located = {tuple(p["Values"]): p["StorageDescriptor"]["Location"] for p in partitions}
+    assert located == {
+        (o.partition["by_product"],): f"s3://raw-bucket/{c.table}/{o.path.rsplit('/', 1)[0]}/" for o in result.outputs}
+    assert located[("N/A: x=1",)].endswith("/by_product=N%2FA%3A x%3D1/")
+
+
 def test_json_that_python_refuses_is_a_row_error_not_a_crash(tmp_path):
     """A 5000-digit literal (Python's int() refuses it) is read as its text: a bigint out of range, one row error."""
     body = jsonl(CUSTOMER) + json.dumps(CUSTOMER).replace("1655564376361", "9" * 5000, 1).encode() + b"\n"

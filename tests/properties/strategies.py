@@ -14,7 +14,8 @@ Glue step on local Spark) and compare with the same expectations:
 
 What is drawn:
 - contracts of 1-5 columns of every type (string, int, bigint, double, boolean, date, timestamp), nullable or not,
-  dates and timestamps in ISO 8601 or a strptime ``format``;
+  dates and timestamps in ISO 8601 or a strptime ``format``; raw tables partitioned by ingestion date, by a
+  column's value (any type, null included) or a year/month/day of it, or by both;
 - values over the whole domain, boundaries first: int32 and int64 extremes, every double (NaN, both infinities,
   -0.0, subnormals), dates 0001-01-01..9999-12-31 (1582 and 1900 included), timestamps at millisecond precision
   with and without a zone offset (the expected value is the UTC instant), null, empty strings, Unicode from the
@@ -160,8 +161,20 @@ def contracts(draw, file_type: str) -> Contract:
         fmt["encoding"] = "utf-8" if encoding == "utf-8-bom" else encoding
     return Contract.model_validate({
         "dataset": "generated", "table": "generated", "landing_prefix": "generated/", "format": fmt,
-        "columns": columns, "pipeline": "properties",
+        "columns": columns, "pipeline": "properties", "partitions": draw(partitions(columns)),
     })
+
+
+@st.composite
+def partitions(draw, columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The raw table's partitions: by ingestion date (the default), by a column's value or a date part of it, or
+    both. Names longer than any drawn column name, so they never collide with one."""
+    by_ingest = {"name": "ingest_date", "source": "ingest_date"}
+    column = draw(st.sampled_from(columns))
+    transforms = ["identity", "year", "month", "day"] if column["type"] in ("date", "timestamp") else ["identity"]
+    by_column = {"name": f"partition_{column['name']}", "column": column["name"],
+                 "transform": draw(st.sampled_from(transforms))}
+    return draw(st.sampled_from([[by_ingest], [by_column], [by_ingest, by_column], [by_column, by_ingest]]))
 
 
 # ------------------------------------------------------------------------------------------------ files

@@ -7,6 +7,7 @@ budgets of ConvertFunction; the three calls below are all the raw zone needs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .types import LINEAGE, TYPES
@@ -24,11 +25,24 @@ PARQUET_STORAGE = {
     },
 }
 
+_HIVE_SPECIAL = set('"#%\'*/:=?\\\x7f{[]^')
+
+
+def hive_escape(value: str) -> str:
+    """A partition value as Hive, Spark and Athena write it in a path: '/', '=', '%', ... as %XX."""
+    return "".join(f"%{ord(c):02X}" if c in _HIVE_SPECIAL or ord(c) < 0x20 else c for c in value)
+
+
+def partition_path(part: Mapping[str, str]) -> str:
+    """A partition's folder under its table: name=value/... with the values escaped; the writer puts its files
+    there and the catalog registers the same location."""
+    return "/".join(f"{name}={hive_escape(value)}" for name, value in part.items())
+
 
 def table_input(contract: Contract, location: str) -> dict[str, Any]:
     columns = [
         {"Name": c.name.lower(), "Type": c.glue_type, **({"Comment": c.description} if c.description else {})}
-        for c in contract.data_columns
+        for c in contract.columns
     ]
     columns += [{"Name": c.name, "Type": TYPES[c.type].glue, "Comment": "lineage"} for c in LINEAGE]
     return {
@@ -89,7 +103,7 @@ class Catalog:
             chunk = values[start : start + 100]
             inputs = []
             for value in chunk:
-                path = "/".join(f"{n}={v}" for n, v in zip(names, value))
+                path = partition_path(dict(zip(names, value, strict=True)))
                 inputs.append(
                     {"Values": list(value), "StorageDescriptor": {**storage, "Location": f"{self.location(contract)}{path}/"}}
                 )

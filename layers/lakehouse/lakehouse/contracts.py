@@ -6,7 +6,6 @@ converter enforces it, the Glue table is created from it, and the docs can list 
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -215,8 +214,10 @@ class Contract(_Strict):
                 declared = self.column(part.column).type
                 if part.transform != "identity" and declared not in ("date", "timestamp"):
                     raise ValueError(f"partition {part.name!r}: transform {part.transform} needs a date/timestamp")
-            if part.name in lowered and not (part.source == "column" and part.column == part.name):
-                raise ValueError(f"partition {part.name!r} collides with a column of the same name")
+            if part.name.lower() in lowered:
+                raise ValueError(f"partition {part.name!r} has the name of a column; every column stays in the "
+                                 f"files with its type, and a partition is a text key beside them: name it "
+                                 f"differently, e.g. {part.name}_part")
         return self
 
     def column(self, name: str) -> Column:
@@ -244,12 +245,6 @@ class Contract(_Strict):
     @property
     def qualified_name(self) -> str:
         return f"{self.pipeline}.{self.dataset}"
-
-    @cached_property
-    def data_columns(self) -> list[Column]:
-        """Columns stored in the Parquet files: identity-partition columns live in the path instead."""
-        in_path = {p.column for p in self.partitions if p.source == "column" and p.transform == "identity"}
-        return [c for c in self.columns if c.name not in in_path]
 
     def compression_for(self, key: str) -> str:
         if self.format.compression != "auto":

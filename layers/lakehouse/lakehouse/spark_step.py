@@ -87,13 +87,11 @@ def _quote(name: str) -> str:
 
 
 def raw_schema(contract: Contract) -> str:
-    """The raw table as Spark reads it: the contract's data columns, the lineage, then the partition columns."""
-    columns = [f"{_quote(c.name)} {TYPES[c.type].spark}" for c in contract.data_columns]
+    """The raw table as Spark reads it: the contract's columns, the lineage, then the partition keys (text, as the
+    catalog registers them)."""
+    columns = [f"{_quote(c.name)} {TYPES[c.type].spark}" for c in contract.columns]
     columns += [f"{_quote(c.name)} {c.spark}" for c in LINEAGE]
-    for part in contract.partitions:
-        identity = part.source == "column" and part.transform == "identity" and part.column
-        kind = TYPES[contract.column(part.column).type].spark if identity and part.column else "string"
-        columns.append(f"{_quote(part.name)} {kind}")
+    columns += [f"{_quote(p.name)} string" for p in contract.partitions]
     return ", ".join(columns)
 
 

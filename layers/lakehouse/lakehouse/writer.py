@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .catalog import partition_path
 from .contracts import Contract
 from .outcomes import FileRejected, Lineage, OutputFile
 from .types import LINEAGE, LINEAGE_COLUMNS, TYPES, arrow_type
@@ -37,14 +39,6 @@ _TRANSFORM_FORMAT = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
 _LINEAGE_STRINGS = tuple(c.name for c in LINEAGE if c.constant_per_object)
 
 
-_HIVE_SPECIAL = set('"#%\'*/:=?\\\x7f{[]^')
-
-
-def hive_escape(value: str) -> str:
-    """A partition value as Hive, Spark and Athena write it in a path: '/', '=', '%', ... as %XX."""
-    return "".join(f"%{ord(c):02X}" if c in _HIVE_SPECIAL or ord(c) < 0x20 else c for c in value)
-
-
 def object_file_name(source_key: str) -> str:
     """Deterministic output name of a landing object: readable stem + hash of the full key.
 
@@ -64,7 +58,7 @@ def output_schema(contract: Contract) -> pa.Schema:
     Columns the contract declares ``nullable: false``, and the lineage, are REQUIRED in Parquet: the file says
     what the contract guarantees, and the writer skips definition levels for them (~7% less encoding work).
     """
-    fields = [pa.field(c.name, arrow_type(c.type), nullable=c.nullable) for c in contract.data_columns]
+    fields = [pa.field(c.name, arrow_type(c.type), nullable=c.nullable) for c in contract.columns]
     fields += [pa.field(c.name, TYPES[c.type].arrow(tz=c.tz), nullable=False) for c in LINEAGE]
     return pa.schema(fields)
 
@@ -158,17 +152,14 @@ class PartitionedWriter:
             values.append((spec.name, pc.fill_null(text, NULL_PARTITION)))
         if all(isinstance(v, str) for _, v in values):
             part = {name: v for name, v in values}
-            yield self._path(part), part, batch
+            yield partition_path(part), part, batch
             return
-        arrays = [v if not isinstance(v, str) else pa.array([v] * batch.num_rows) for _, v in values]
-        combined = pc.binary_join_element_wise(*arrays, "\x1f") if len(arrays) > 1 else arrays[0]
-        for key in pc.unique(combined).to_pylist():
-            part = dict(zip([n for n, _ in values], key.split("\x1f")))
-            yield self._path(part), part, batch.filter(pc.equal(combined, key))
-
-    @staticmethod
-    def _path(part: dict[str, str]) -> str:
-        return "/".join(f"{name}={hive_escape(value)}" for name, value in part.items())
+        # the distinct combinations of the per-row values (any text, so grouped as columns, never joined)
+        varying = {name: v for name, v in values if not isinstance(v, str)}
+        for combination in pa.table(varying).group_by(list(varying)).aggregate([]).to_pylist():
+            part = {name: v if isinstance(v, str) else combination[name] for name, v in values}
+            mask = functools.reduce(pc.and_, (pc.equal(varying[name], combination[name]) for name in varying))
+            yield partition_path(part), part, batch.filter(mask)
 
     def _append(self, path: str, part: dict[str, str], batch: pa.Table) -> None:
         handle = self._open.get(path)
@@ -229,7 +220,7 @@ class PartitionedWriter:
         rows = max(sample.num_rows, 1)
         chosen = [
             c.name
-            for c in self.contract.data_columns
+            for c in self.contract.columns
             if pc.count_distinct(sample.column(c.name)).as_py() <= DICTIONARY_MAX_DISTINCT_RATIO * rows
         ]
         return chosen + list(LINEAGE_COLUMNS)
@@ -247,7 +238,7 @@ class PartitionedWriter:
         """
         chosen = [
             c.name
-            for c in self.contract.data_columns
+            for c in self.contract.columns
             if c.type != "string"
             or c.name in self.contract.key
             or (c.name in dictionary and _ranges_can_differ(first.column(c.name).slice(0, DICTIONARY_SAMPLE_ROWS)))
@@ -265,7 +256,7 @@ class PartitionedWriter:
                 pa.DictionaryArray.from_arrays(first, pa.array([self.lineage.source_version], pa.string())),
                 pa.repeat(pa.scalar(self.lineage.ingested_at, pa.timestamp("ms", tz="UTC")), size),
             ]
-        arrays = [batch.column(c.name) for c in self.contract.data_columns]
+        arrays = [batch.column(c.name) for c in self.contract.columns]
         arrays += [column.slice(0, n) for column in self._lineage]
         return pa.Table.from_arrays(arrays, schema=self._encoding)
 
