@@ -168,6 +168,28 @@ def test_files_under_an_unknown_folder_are_ignored_with_one_alert_per_folder(lak
     assert "lakehouse new dataset" in first["message"]["fix"]
 
 
+class FailingSNS(ClientProxy):
+    """Delegates to the moto SNS client, but fails every Publish (an injected fault)."""
+
+    def publish(self, **kwargs):
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"},
+                           "ResponseMetadata": {"HTTPStatusCode": 500}}, "Publish")
+
+
+def test_an_unknown_folder_alert_that_failed_to_publish_is_sent_by_the_redelivery(lake, app, context):
+    """The once-per-folder marker is taken back when the alert cannot be published: the delivery fails, and its
+    redelivery alerts (with the marker kept, nobody would ever be told about the folder)."""
+    obj = lake.put("stedi/customers/part-0.json", CUSTOMERS)
+    alerts = app.runtime().service.alerts
+    alerts.sns = FailingSNS(alerts.sns)
+    assert app.handler(sqs_batch(event_for(obj)), context) == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    assert lake.alerts() == []
+    alerts.sns = alerts.sns.real
+    assert app.handler(sqs_batch(event_for(obj), receive_count=2), context) == {"batchItemFailures": []}
+    assert (lake.ledger(obj.key).state, lake.ledger(obj.key).reason_code) == ("ignored", "unknown_prefix")
+    assert [a["message"]["folder"] for a in lake.alerts()] == ["stedi/customers/"]
+
+
 class FlakyS3(ClientProxy):
     """Delegates to the moto S3 client, but throttles GetObject for one key (an injected fault)."""
 

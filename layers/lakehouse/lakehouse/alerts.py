@@ -64,16 +64,27 @@ class Alerts:
         folder = folder_of(entry.key)
         period = int(time.time()) // self.period_seconds
         marker = hashlib.sha256(f"{entry.bucket}/{folder}".encode()).hexdigest()
+        marker_id = {"id": {"S": f"{_UNKNOWN_PREFIX_ID}{marker}#{period}"}}
         try:
             self.dynamodb.put_item(
                 TableName=self.table,
-                Item={"id": {"S": f"{_UNKNOWN_PREFIX_ID}{marker}#{period}"}, "folder": {"S": folder},
+                Item={**marker_id, "folder": {"S": folder},
                       "expiration": {"N": str((period + 2) * self.period_seconds)}},
                 ConditionExpression="attribute_not_exists(id)",
             )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return False
-        self._publish(
+        try:
+            self._publish(*self._unknown_prefix_message(entry, folder, known_prefixes))
+        except Exception:
+            # the redelivery (the delivery fails with this error) must find no marker, or nobody would be told
+            self.dynamodb.delete_item(TableName=self.table, Key=marker_id)
+            raise
+        return True
+
+    def _unknown_prefix_message(self, entry: LedgerEntry, folder: str,
+                                known_prefixes: list[str]) -> tuple[str, dict[str, Any]]:
+        return (
             f"[lakehouse] files under an unknown folder: {folder or '(bucket root)'}",
             {
                 "type": "landing_unknown_prefix",
@@ -87,4 +98,3 @@ class Alerts:
                        "(`lakehouse new dataset`); the files stay in landing, recorded as ignored/unknown_prefix",
             },
         )
-        return True
