@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from lakehouse.ledger import now as ledger_now
+
 from .home import home, shown
 from .lake import LocalLake, effective_states, failed_state
 from .stack import REPO
@@ -61,10 +63,11 @@ def run_demo(pipelines: list[str], *, landings: list[Path] | None = None, docker
         if lake.restored and lake.restored.objects:
             say(f"{lake.restored.describe()} (`lakehouse demo --fresh` starts empty)")
         for number, batch in enumerate(batches, start=1):
+            landed = ledger_now()
             uploaded = [key for folder in batch for key in lake.upload(folder)]
             say(f"batch {number}: uploaded {len(uploaded)} files from {', '.join(shown(f) for f in batch)} to "
                 f"s3://{lake.landing_bucket}/")
-            lake.wait_for_objects(uploaded)
+            lake.wait_for_objects(uploaded, since=landed)
             keys += [k for k in uploaded if k not in keys]
             for name in pipelines:
                 if not definition.pipeline(name).steps:

@@ -215,34 +215,20 @@ class LocalLake:
 
         return Ledger(self.aws.client("dynamodb"), str(self.stack.outputs["ObjectLedgerTableName"])).scan()
 
-    def wait_for_objects(self, keys: list[str], timeout: float = 600) -> dict[str, Any]:
-        """Report each object's final state as the ledger records it; return the entries once every key has one.
+    def wait_for_objects(self, keys: list[str], since: str, timeout: float = 600) -> dict[str, Any]:
+        """Report each object's outcome recorded at or after ``since`` (taken before the upload: a kept lake holds
+        the outcomes of earlier uploads of the same keys); return the entries by key once every key has one."""
+        from lakehouse.ledger import Ledger
 
-        Only final states are reported: ``converting`` (recorded before the work) and ``failed`` (SQS delivers the
-        event again) are steps on the way, not outcomes.
-        """
-        from lakehouse.ledger import FINAL_STATES
-
-        reported: dict[str, str] = {}
-        deadline = time.monotonic() + timeout
-        while True:
-            entries = {e.key: e for e in self.ledger()}
-            for key in keys:
-                entry = entries.get(key)
-                if entry is not None and entry.state in FINAL_STATES and reported.get(key) != entry.state:
-                    reported[key] = entry.state
-                    self.say(describe_object(entry))
-            if all(k in reported for k in keys):
-                if any(state == "converted" for state in reported.values()):
-                    # Incremental steps leave raw files younger than IncrementalSettleSeconds to their next run (S3
-                    # times are whole seconds): wait that out, so a pipeline started next reads these files.
-                    time.sleep(self.settle_seconds + 1)
-                return entries
-            if time.monotonic() > deadline:
-                missing = [k for k in keys if k not in reported]
-                raise TimeoutError(f"no outcome after {timeout:.0f}s for {missing}: the function may have crashed; "
-                                   "rerun with --verbose and see the log file")
-            time.sleep(0.3)
+        ledger = Ledger(self.aws.client("dynamodb"), str(self.stack.outputs["ObjectLedgerTableName"]))
+        uris = {f"s3://{self.landing_bucket}/{key}": key for key in keys}
+        done = wait_for_outcomes(ledger, list(uris), since, self.say, timeout=timeout, poll=0.3,
+                                 hint="the function may have crashed; rerun with --verbose and see the log file")
+        if any(entry.state == "converted" for entry in done.values()):
+            # Incremental steps leave raw files younger than IncrementalSettleSeconds to their next run (S3 times
+            # are whole seconds): wait that out, so a pipeline started next reads these files.
+            time.sleep(self.settle_seconds + 1)
+        return {uris[uri]: entry for uri, entry in done.items()}
 
     # -------------------------------------------------------------------- pipelines
     def state_machine_arn(self, pipeline: str) -> str:
@@ -279,18 +265,27 @@ class LocalLake:
     # -------------------------------------------------------------------- tables
     def table_rows(self, tables: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
         """Rows of each (zone, table), from metadata only (see tables.py)."""
-        from .tables import iceberg_rows, local_io, raw_rows
+        from .tables import local_io
 
-        out: dict[str, dict[str, Any]] = {}
-        glue, s3 = self.aws.client("glue"), self.aws.client("s3")
-        for zone, name in tables:
-            database = str(self.stack.outputs[ZONE_DATABASES[zone]])
-            if zone == "raw":
-                rows: int | None = raw_rows(s3, str(self.stack.outputs[ZONE_BUCKETS["raw"]]), name)
-            else:
-                rows = iceberg_rows(glue, database, name, local_io(self.aws.endpoint, self.aws.region))
-            out[name] = {"zone": zone, "database": database, "rows": rows}
-        return out
+        return table_rows(self.aws.client("glue"), self.aws.client("s3"), self.stack.outputs,
+                          local_io(self.aws.endpoint, self.aws.region), tables)
+
+
+def table_rows(glue: Any, s3: Any, outputs: dict[str, Any], io_settings: dict[str, str],
+               tables: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """Rows of each (zone, table) of a stack with these outputs, from metadata only (tables.py: the same locally
+    and on AWS)."""
+    from .tables import iceberg_rows, raw_rows
+
+    out: dict[str, dict[str, Any]] = {}
+    for zone, name in tables:
+        database = str(outputs[ZONE_DATABASES[zone]])
+        if zone == "raw":
+            rows: int | None = raw_rows(s3, str(outputs[ZONE_BUCKETS["raw"]]), name)
+        else:
+            rows = iceberg_rows(glue, database, name, io_settings)
+        out[name] = {"zone": zone, "database": database, "rows": rows}
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ the stack's parts
@@ -441,13 +436,45 @@ def failed_state(history: list[dict[str, Any]], alerts: list[dict[str, Any]]) ->
             return str(message["failed_state"])
     by_id = {e["id"]: e for e in history}
     for event in reversed(history):
-        if event["type"] == "TaskFailed":
-            previous = by_id.get(event.get("previousEventId"))
-            while previous is not None and previous["type"] != "TaskStateEntered":
-                previous = by_id.get(previous.get("previousEventId"))
-            if previous is not None:
-                return str(previous["stateEnteredEventDetails"]["name"])
+        if event["type"] == "TaskFailed" and (name := task_state_of(event, by_id)) is not None:
+            return name
     return None
+
+
+def task_state_of(event: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> str | None:
+    """The Task state a task event (TaskFailed, ...) belongs to: the TaskStateEntered before it."""
+    previous = by_id.get(event.get("previousEventId", -1))
+    while previous is not None and previous["type"] != "TaskStateEntered":
+        previous = by_id.get(previous.get("previousEventId", -1))
+    return None if previous is None else str(previous["stateEnteredEventDetails"]["name"])
+
+
+def wait_for_outcomes(ledger: Any, uris: list[str], since: str, say: Callable[[str], None], *, timeout: float,
+                      poll: float, hint: str) -> dict[str, Any]:
+    """Wait until each object's ledger entry was updated at or after ``since`` to a final state, printing each
+    outcome as it comes; return the entries by object URI.
+
+    Only final states count: ``converting`` (recorded before the work) and ``failed`` (SQS delivers the event
+    again) are steps on the way. One consistent read per object still pending and poll, not a scan of the ledger.
+    """
+    from lakehouse.ledger import FINAL_STATES
+
+    pending = list(dict.fromkeys(uris))
+    done: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    while pending:
+        for uri in list(pending):
+            entry = ledger.get(uri)
+            if entry is not None and entry.updated_at >= since and entry.state in FINAL_STATES:
+                pending.remove(uri)
+                done[uri] = entry
+                say(describe_object(entry))
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no new outcome after {timeout:.0f}s for {pending}: {hint}")
+        time.sleep(poll)
+    return done
 
 
 def describe_object(entry: Any) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.parse
 import uuid
 import warnings
@@ -19,6 +18,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakehouse.aws import error_code
+from lakehouse.ledger import now as ledger_now
+
 from .target import Target, TargetError
 
 if TYPE_CHECKING:
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
     from lakehouse.ledger import LedgerEntry
     from lakehouse.pipeline import Lake
 
-FUNCTION_TIMEOUT = timedelta(minutes=15)  # the template's Globals.Function.Timeout (the local stack's)
 STATES = ("converting", "converted", "quarantined", "ignored", "failed", "dead_lettered")
 
 
@@ -60,6 +61,8 @@ def _plain(value: Any) -> Any:
 
 def function_timeout(target: Target) -> timedelta:
     """ConvertFunction's timeout: from Lambda on AWS, the template's locally."""
+    from .lake import FUNCTION_TIMEOUT
+
     if target.local:
         return FUNCTION_TIMEOUT
     from botocore.exceptions import ClientError
@@ -214,13 +217,10 @@ def _pii_columns(model: Lake | None, entry: LedgerEntry) -> set[str]:
     return set()
 
 
-_QUOTED = re.compile(r"b?'[^'\n]*'|b?\"[^\"\n]*\"")
-
-
 def _redact(message: str, pii: bool) -> str:
-    from lakehouse.outcomes import REDACTED
+    from lakehouse.outcomes import redact_quoted
 
-    return _QUOTED.sub(REDACTED, message) if pii else message
+    return redact_quoted(message) if pii else message
 
 
 def resolve_dataset(model: Lake | None, name: str) -> str:
@@ -347,7 +347,7 @@ def replay(target: Target, entries: list[LedgerEntry]) -> Replayed:
     s3, sqs = target.client("s3"), target.client("sqs")
     queue = target.queue_url("LandingQueue")
     replay_id = f"replay-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    started = datetime.now(UTC).isoformat(timespec="milliseconds")
+    started = ledger_now()
     sent: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     batch: list[dict[str, str]] = []
@@ -364,7 +364,7 @@ def replay(target: Target, entries: list[LedgerEntry]) -> Replayed:
         try:
             present.append((entry, s3.head_object(Bucket=entry.bucket, Key=entry.key)))
         except s3.exceptions.ClientError as exc:
-            skipped.append({"key": entry.key, "why": f"no longer in the landing bucket ({_code(exc)})"})
+            skipped.append({"key": entry.key, "why": f"no longer in the landing bucket ({error_code(exc) or type(exc).__name__})"})
     for entry, head in present:
         event = replay_event(target, entry.bucket, entry.key, head, entry, replay_id)
         batch.append({"Id": str(len(batch)), "MessageBody": json.dumps(event)})
@@ -376,33 +376,16 @@ def replay(target: Target, entries: list[LedgerEntry]) -> Replayed:
     return Replayed(replay_id, started, sent, skipped)
 
 
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__))
-
-
 def wait_for_outcomes(target: Target, uris: list[str], since: str, say: Callable[[str], None],
                       timeout: float = 600, poll: float = 0.5) -> dict[str, LedgerEntry]:
     """Wait until each object's ledger entry was updated after ``since`` to a final state; report each."""
-    from lakehouse.ledger import FINAL_STATES
+    from lakehouse.ledger import Ledger
 
-    from .lake import describe_object
+    from .lake import wait_for_outcomes as wait
 
-    pending = set(uris)
-    done: dict[str, LedgerEntry] = {}
-    deadline = time.monotonic() + timeout
-    while pending:
-        for entry in ledger(target):
-            if entry.object_uri in pending and entry.updated_at >= since and entry.state in FINAL_STATES:
-                pending.discard(entry.object_uri)
-                done[entry.object_uri] = entry
-                say(describe_object(entry))
-        if not pending:
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no new outcome after {timeout:.0f}s for {sorted(pending)}: see the function's logs "
-                               "(locally: the log file of `lakehouse up`)")
-        time.sleep(poll)
-    return done
+    ledger = Ledger(target.client("dynamodb"), target.output("ObjectLedgerTableName"))
+    return wait(ledger, uris, since, say, timeout=timeout, poll=poll,
+                hint="see the function's logs (locally: the log file of `lakehouse up`)")
 
 
 # ------------------------------------------------------------------------------------------------ redrive
@@ -529,6 +512,8 @@ def _cause(cause: Any) -> Any:
 
 def _steps_from_history(history: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each Task state's outcome and duration, from the execution history."""
+    from .lake import task_state_of
+
     steps: dict[str, dict[str, Any]] = {}
     entered: dict[int, tuple[str, Any]] = {}
     by_id = {e["id"]: e for e in history}
@@ -541,13 +526,8 @@ def _steps_from_history(history: list[dict[str, Any]]) -> dict[str, dict[str, An
             start = next((t for n, t in entered.values() if n == name), None)
             seconds = (event["timestamp"] - start).total_seconds() if start else None
             steps[name] = {"state": "SUCCEEDED", "seconds": round(seconds, 1) if seconds is not None else None}
-        elif kind == "TaskFailed":
-            previous = by_id.get(event.get("previousEventId"))
-            while previous is not None and previous["type"] != "TaskStateEntered":
-                previous = by_id.get(previous.get("previousEventId"))
-            if previous is not None:
-                name = previous["stateEnteredEventDetails"]["name"]
-                steps[name] = {"state": "FAILED", "seconds": None}
+        elif kind == "TaskFailed" and (failed := task_state_of(event, by_id)) is not None:
+            steps[failed] = {"state": "FAILED", "seconds": None}
     for name, _ in entered.values():
         steps.setdefault(name, {"state": "RUNNING", "seconds": None})
     return steps
@@ -555,19 +535,11 @@ def _steps_from_history(history: list[dict[str, Any]]) -> dict[str, dict[str, An
 
 def table_rows(target: Target, model: Lake, pipeline: str) -> dict[str, dict[str, Any]]:
     """Rows of the pipeline's tables, from metadata only (tables.py: the same locally and on AWS)."""
-    from .lake import ZONE_BUCKETS, ZONE_DATABASES
-    from .tables import iceberg_rows, local_io, raw_rows, session_io
+    from .lake import ZONE_DATABASES
+    from .lake import table_rows as rows_of
+    from .tables import local_io, session_io
 
     io_settings = local_io(target.endpoint, target.region) if target.endpoint else session_io(target.session)
-    out: dict[str, dict[str, Any]] = {}
-    glue, s3 = target.client("glue"), target.client("s3")
-    for table in model.tables.values():
-        if table.pipeline != pipeline or ZONE_DATABASES[table.zone] not in target.outputs:
-            continue
-        database = str(target.outputs[ZONE_DATABASES[table.zone]])
-        if table.zone == "raw":
-            rows: int | None = raw_rows(s3, str(target.outputs[ZONE_BUCKETS["raw"]]), table.name)
-        else:
-            rows = iceberg_rows(glue, database, table.name, io_settings)
-        out[table.name] = {"zone": table.zone, "database": database, "rows": rows}
-    return out
+    tables = [(t.zone, t.name) for t in model.tables.values()
+              if t.pipeline == pipeline and ZONE_DATABASES[t.zone] in target.outputs]
+    return rows_of(target.client("glue"), target.client("s3"), target.outputs, io_settings, tables)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import UTC
 from pathlib import Path
 from typing import Any
+
+from lakehouse.ledger import now as ledger_now
 
 from .console import quiet
 from .home import default_pipelines
@@ -121,14 +122,13 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    from datetime import datetime
 
     from . import ops, views
 
     try:
         with _console(args, "redrive", announce=True) as (say, log), \
                 open_target(args.stack, "write", region=args.region, say=say, log=log) as target:
-            started = datetime.now(UTC).isoformat(timespec="milliseconds")
+            started = ledger_now()
             result = ops.redrive(target)
             say(f"redrive: {result['moved']} message(s) from the dead-letter queue to the landing queue"
                 + (f" (move task {result['task']})" if result.get("task") else ""))
@@ -143,14 +143,13 @@ def _redrive(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------ upload
 def _upload(args: argparse.Namespace) -> int:
-    from datetime import datetime
 
     from . import ops, views
 
     try:
         with _console(args, "upload", announce=True) as (say, log), \
                 open_target(args.stack, "write", region=args.region, say=say, log=log) as target:
-            started = datetime.now(UTC).isoformat(timespec="milliseconds")
+            started = ledger_now()
             uploaded = ops.upload(target, args.paths, prefix=args.prefix)
             result: dict[str, Any] = {"bucket": target.output("LandingBucketName"), "uploaded": uploaded}
             if uploaded and (args.wait or target.lake is not None):
@@ -275,9 +274,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     replay = sub.add_parser(
         "replay", help="send objects' events through the landing path again (e.g. after a contract fix)",
         description="Sends each selected object's S3 'Object Created' event (its current version, as EventBridge "
-        "delivers it, marked with a replay id) to the landing queue, after deleting the converter's idempotency "
-        "record of the object's completed conversion, which the replayed event would otherwise hit: the replay is "
-        "processed, and an accidental duplicate of it is swallowed by the record it makes. Objects being converted "
+        "delivers it, marked with a replay id) to the landing queue. The converter's idempotency key includes the "
+        "replay id, so the record of the object's earlier conversion does not answer the replay: it is converted "
+        "again, and an accidental duplicate of it is swallowed by the record it makes. Objects being converted "
         "are left out. Running it twice is safe: a converted object no longer matches --state quarantined, and "
         "converting an object again gives the same rows. Waits for the outcomes with --wait (always when the lake "
         "runs in this process). Exits 1 when a replayed object did not end converted.")

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from lakehouse.ledger import now
 from lakehouse_local.demo import LocalLake
 from lakehouse_local.poller import SamLocalInvoker
 
@@ -59,8 +60,9 @@ def test_convert_function_in_docker_against_the_local_stack(sam_build: Path, tmp
         assert isinstance(lake.poller.invoke, SamLocalInvoker)
         env = lake.poller.invoke.env_file.read_text()
         assert lake.aws.docker_endpoint in env  # the container reaches the host at the docker0 gateway
+        since = now()
         keys = lake.upload(landing)
-        entries = lake.wait_for_objects(keys, timeout=600)
+        entries = lake.wait_for_objects(keys, since, timeout=600)
         assert lake.poller.invocations >= 1
         for key in keys:
             assert entries[key].state == "converted", entries[key]

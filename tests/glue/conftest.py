@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lakehouse.ledger import now
 from lakehouse_local.lake import ZONE_DATABASES, LocalLake
 from lakehouse_local.query import LocalQuery
 
@@ -31,9 +32,10 @@ class GlueLake:
     def land(self, files: dict[str, bytes]) -> dict[str, Any]:
         """Upload files under their landing keys and wait until each has an outcome."""
         s3 = self.lake.aws.client("s3")
+        since = now()
         for key, body in files.items():
             s3.put_object(Bucket=self.lake.landing_bucket, Key=key, Body=body)
-        entries = self.lake.wait_for_objects(list(files))
+        entries = self.lake.wait_for_objects(list(files), since)
         return {key: entries[key] for key in files}
 
     def land_folder(self, folder: Path) -> dict[str, Any]:

@@ -164,6 +164,18 @@ def test_a_failing_expectation_fails_the_run_with_its_message_and_publishes_noth
     assert {r["name"] for r in glue_lake.query('SELECT name FROM trusted."checked$refs"')} <= {"main"}
 
 
+def test_a_failed_accepted_values_check_on_a_pii_column_quotes_no_value(glue_lake: GlueLake) -> None:
+    """The failure goes to the alert and the logs: a column named like a pii column (weblogs' ssn) is counted,
+    never quoted."""
+    glue_lake.write("piicheck/steps/pii_checked.sql", "SELECT * FROM VALUES ('151-70-4854'), ('000-00-0000') AS v(ssn)")
+    glue_lake.write("piicheck/pipeline.yaml", "steps:\n  - {name: pii_checked, zone: trusted, expectations: "
+                    "[{type: accepted_values, column: ssn, values: ['000-00-0000']}]}\n")
+    result = glue_lake.run_step("piicheck", "pii_checked")
+    assert result["error"] == ("ExpectationFailed: expectation failed: pii_checked accepted_values(ssn in "
+                               "[000-00-0000]): 1 rows with other values (not quoted: ssn is the name of a pii "
+                               "column)"), result["error"]
+
+
 def test_missing_landing_data_fails_at_the_quality_gate(glue_lake: GlueLake) -> None:
     glue_lake.write("empty/contracts/nothing.yaml", "dataset: nothing\ntable: nothing_landed\n"
                     "landing_prefix: empty/nothing/\nformat: {type: jsonl}\ncolumns: [{name: id, type: bigint}]\n")

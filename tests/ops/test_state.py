@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lakehouse.ledger import now
 from lakehouse_local.lake import LakeBusy, LocalLake
 
 pytestmark = [pytest.mark.slow]
@@ -57,8 +58,9 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     (landing / "stedi" / "customer" / "bad.json").write_text('{"customerName": "x"}\n')
     lake = LocalLake.start(work_dir=home, persistence="write", executor=lambda job, argv: None)
     try:
+        since = now()
         keys = lake.upload(SAMPLES) + lake.upload(landing)
-        lake.wait_for_objects(keys)
+        lake.wait_for_objects(keys, since)
         execution = lake.follow(lake.start_execution("stedi", {"trigger": "test"}), timeout=60)
         assert execution["status"] == "SUCCEEDED"
         sqs = lake.aws.client("sqs")

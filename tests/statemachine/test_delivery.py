@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+from lakehouse.ledger import now
 from lakehouse_local.lake import LocalLake
 
 from tests.conftest import PIPELINES
@@ -39,16 +40,18 @@ def test_a_conversion_longer_than_the_retry_delay_is_delivered_once() -> None:
     try:
         seen, original = _deliveries(lake, delay=6)  # three times the local retry delay of a failed message
         body = (PIPELINES / "stedi" / "samples" / "stedi" / "customer" / "customers-1.json").read_bytes()
+        since = now()
         lake.aws.client("s3").put_object(Bucket=lake.landing_bucket, Key="stedi/customer/slow.json", Body=body)
-        entries = lake.wait_for_objects(["stedi/customer/slow.json"], timeout=120)
+        entries = lake.wait_for_objects(["stedi/customer/slow.json"], since, timeout=120)
         assert entries["stedi/customer/slow.json"].state == "converted"
         assert len(seen) == 1, f"delivered {len(seen)} times"
 
         assert lake.poller is not None
         lake.poller.invoke = original
         seen, _ = _deliveries(lake, delay=0, fail_first=True)
+        since = now()
         lake.aws.client("s3").put_object(Bucket=lake.landing_bucket, Key="stedi/customer/retried.json", Body=body)
-        entries = lake.wait_for_objects(["stedi/customer/retried.json"], timeout=120)
+        entries = lake.wait_for_objects(["stedi/customer/retried.json"], since, timeout=120)
         assert entries["stedi/customer/retried.json"].state == "converted"
         assert len(seen) == 2 and seen[0] == seen[1], seen  # the same message, delivered again after the failure
     finally:

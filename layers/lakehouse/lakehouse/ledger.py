@@ -14,7 +14,8 @@ State = Literal["converting", "converted", "quarantined", "ignored", "failed", "
 FINAL_STATES = ("converted", "quarantined", "ignored", "dead_lettered")
 
 
-def _now() -> str:
+def now() -> str:
+    """The time as entries record it (``updated_at``): ISO 8601 UTC to the millisecond, so texts compare as times."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
@@ -41,12 +42,12 @@ class LedgerEntry:
     attempts: int = 0  # deliveries of the event so far
     max_attempts: int = 0  # deliveries SQS allows before the dead-letter queue
     landed_at: str = ""  # the S3 event's time
-    updated_at: str = field(default_factory=_now)
+    updated_at: str = field(default_factory=now)
 
     # ---------------------------------------------------------------- transitions
     def _set(self, state: State, code: str = "", reason: str = "") -> None:
         self.state, self.reason_code, self.reason = state, code, reason
-        self.updated_at = _now()
+        self.updated_at = now()
 
     def converting(self, attempt: int, max_attempts: int) -> None:
         """Recorded before the work, so a delivery that never finishes (timeout, out of memory) leaves a trace."""

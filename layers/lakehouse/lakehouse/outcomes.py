@@ -39,6 +39,11 @@ _OPENING_QUOTE = re.compile(r"(?<![A-Za-z])['\"]")
 _ECHO = re.compile(r"(got \d+)\s*:.*$|(\(right here\)|\n).*$", re.DOTALL)
 
 
+def redact_quoted(message: str) -> str:
+    """``message`` with everything in quotes replaced: for texts that may quote a pii value."""
+    return _QUOTED.sub(REDACTED, message)
+
+
 def engine_message(message: str, limit: int = 300) -> str:
     """A parser's or library's error message with anything it quotes from the file cut out.
 

@@ -102,7 +102,8 @@ class CheckResult:
     failures: list[str]
 
 
-def evaluate(spark: Any, table: str, df: Any, expectations: Sequence[Expectation], views: dict[str, str]) -> CheckResult:
+def evaluate(spark: Any, table: str, df: Any, expectations: Sequence[Expectation], views: dict[str, str],
+             pii_columns: frozenset[str] = frozenset()) -> CheckResult:
     """Evaluate ``expectations`` on ``df`` (the step's table as it would be published).
 
     NULLs are not violations of accepted_values, range or keys_exist (not_null is the rule for those). One pass over
@@ -147,6 +148,8 @@ def evaluate(spark: Any, table: str, df: Any, expectations: Sequence[Expectation
                 message = f"{rows} rows"
         elif isinstance(e, NotNull) and bad:
             message = f"{bad} rows with nulls"
+        elif isinstance(e, AcceptedValues) and bad and e.column.lower() in pii_columns:
+            message = f"{bad} rows with other values (not quoted: {e.column} is the name of a pii column)"
         elif isinstance(e, AcceptedValues) and bad:
             examples = [str(r[0])[:40] for r in df.filter(violation(e)).select(col(e.column)).distinct().limit(3).collect()]
             message = f"{bad} rows with other values (e.g. {', '.join(examples)})"
