@@ -45,6 +45,12 @@ def test_a_conversion_longer_than_the_retry_delay_is_delivered_once() -> None:
         entries = lake.wait_for_objects(["stedi/customer/slow.json"], since, timeout=120)
         assert entries["stedi/customer/slow.json"].state == "converted"
         assert len(seen) == 1, f"delivered {len(seen)} times"
+        # the same key again: the wait reports this upload's outcome, not the one the ledger already holds
+        since = now()
+        again = lake.aws.client("s3").put_object(Bucket=lake.landing_bucket, Key="stedi/customer/slow.json",
+                                                 Body=body)
+        entry = lake.wait_for_objects(["stedi/customer/slow.json"], since, timeout=120)["stedi/customer/slow.json"]
+        assert entry.version_id == again["VersionId"] and entry.updated_at >= since and len(seen) == 2
 
         assert lake.poller is not None
         lake.poller.invoke = original
