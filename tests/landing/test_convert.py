@@ -361,6 +361,25 @@ def test_a_column_partitioned_by_its_value_keeps_its_values_and_type_in_the_file
                       table.column("status").to_pylist())) == [(1, 3, "PLACED"), (2, 3, "SHIPPED"), (3, 4, "PLACED")]
 
 
+def test_an_empty_partition_value_is_the_default_partition_and_the_row_keeps_its_value(tmp_path):
+    c = rebuilt(contract("stedi.customer"), partitions=[{"name": "by_phone", "column": "phone"}])
+    result, table = run(tmp_path, c, jsonl({**CUSTOMER, "phone": ""}), name="file.json")
+    assert [o.path.split("/")[0] for o in result.outputs] == ["by_phone=__HIVE_DEFAULT_PARTITION__"]
+    assert table.column("phone").to_pylist() == [""]
+
+
+def test_a_partition_value_too_long_for_an_s3_key_quarantines_the_file_without_quoting_it(tmp_path):
+    c = rebuilt(contract("stedi.customer"), partitions=[{"name": "by_phone", "column": "phone"}])
+    error = rejected(tmp_path, c, jsonl(CUSTOMER, {**CUSTOMER, "phone": "8" * 600}), name="file.json")
+    assert error.code == "partition_value_too_long"
+    assert "partition by_phone: a value of 600 bytes" in error.message and "888" not in error.message
+
+
+def test_a_pii_column_cannot_be_a_partition(tmp_path):
+    with pytest.raises(ValueError, match="partition 'by_ssn' uses pii column 'ssn'.*S3 keys"):
+        rebuilt(contract("weblogs.userprofile"), partitions=[{"name": "by_ssn", "column": "ssn"}])
+
+
 def test_a_partition_named_like_a_column_is_refused_with_the_fix(tmp_path):
     with pytest.raises(ValueError, match="partition 'status' has the name of a column.*e.g. status_part"):
         rebuilt(contract("retail.orders"), partitions=[{"name": "status", "column": "status"}])

@@ -212,6 +212,9 @@ class Contract(_Strict):
                 if part.column not in names:
                     raise ValueError(f"partition {part.name!r} uses undeclared column {part.column!r}")
                 declared = self.column(part.column).type
+                if self.column(part.column).pii:
+                    raise ValueError(f"partition {part.name!r} uses pii column {part.column!r}: its values would be "
+                                     f"folder names in S3 keys and partition values in the catalog")
                 if part.transform != "identity" and declared not in ("date", "timestamp"):
                     raise ValueError(f"partition {part.name!r}: transform {part.transform} needs a date/timestamp")
             if part.name.lower() in lowered:

@@ -31,6 +31,8 @@ WRITE_BATCH_ROWS = 1 << 16  # rows the Parquet writer encodes per call (its defa
 MAX_FILE_BYTES = 1_000_000_000  # an object's output for one partition rolls over to a next file before this
 # (Athena's sweet spot is 128 MB-1 GB per file); a smaller object gives one file per partition
 MAX_PARTITIONS_PER_OBJECT = 500
+# S3 keys hold at most 1,024 bytes: the table's name and the file's name need the rest
+MAX_PARTITION_PATH_BYTES = 512
 DICTIONARY_SAMPLE_ROWS = 1 << 16
 DICTIONARY_MAX_DISTINCT_RATIO = 0.5
 STATISTICS_PARTS = 8  # a string column's first rows are cut into this many parts to see whether it is clustered:
@@ -147,6 +149,8 @@ class PartitionedWriter:
             column = batch.column(spec.column)
             if spec.transform == "identity":
                 text = pc.cast(column, pa.string())
+                # "" names no folder: Spark and Hive write it as the default (null) partition too
+                text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
             else:
                 text = pc.strftime(pc.cast(column, pa.timestamp("ms")), format=_TRANSFORM_FORMAT[spec.transform])
             values.append((spec.name, pc.fill_null(text, NULL_PARTITION)))
@@ -167,6 +171,14 @@ class PartitionedWriter:
             if len(self._open) >= MAX_PARTITIONS_PER_OBJECT:
                 raise FileRejected(
                     "too_many_partitions", f"one file may fill at most {MAX_PARTITIONS_PER_OBJECT} partitions"
+                )
+            if len(path.encode()) > MAX_PARTITION_PATH_BYTES:
+                longest = max(part, key=lambda name: len(part[name].encode()))
+                raise FileRejected(  # the value itself is not quoted: reasons never carry row contents
+                    "partition_value_too_long",
+                    f"partition {longest}: a value of {len(part[longest].encode())} bytes makes the partition "
+                    f"folders longer than {MAX_PARTITION_PATH_BYTES} bytes, more than an S3 key leaves for them; "
+                    f"partition by a shorter column or a date part of one",
                 )
             dictionary = self._dictionary_columns(batch)
             options = {
