@@ -91,8 +91,9 @@ def replace_table(lake: Lake, pipeline: Pipeline, step: Step) -> str:
     if missing:
         raise PipelineError(f"step {step.name!r}: keys {missing} are not columns of its SELECT ({columns})")
     select = resolved_select(lake, pipeline, step)
-    on = " AND ".join(f't."{k}" = s."{k}"' for k in step.keys)
-    kept = " AND ".join(f'n."{k}" = o."{k}"' for k in step.keys)
+    # IS NOT DISTINCT FROM: a row whose key is NULL matches itself (with =, every rerun would insert it again)
+    on = " AND ".join(f't."{k}" IS NOT DISTINCT FROM s."{k}"' for k in step.keys)
+    kept = " AND ".join(f'n."{k}" IS NOT DISTINCT FROM o."{k}"' for k in step.keys)
     listed = ", ".join(f'"{c}"' for c in columns)
     old = ", ".join(f'o."{c}"' for c in columns)
     values = ", ".join(f's."{c}"' for c in columns)
