@@ -1,6 +1,7 @@
-"""A presentation table's rerun (``<step>.Replace``: one MERGE keyed on the step's keys) leaves the table equal to
-the step's result, on the local Athena (DuckDB) through the deployed state machine, rows whose key is NULL included:
-a MERGE on `=` never matches them, so every rerun inserted them again (1, 3, 7, ... rows)."""
+"""Athena steps. A presentation table's rerun (``<step>.Replace``: one MERGE keyed on the step's keys) leaves the
+table equal to the step's result, on the local Athena (DuckDB) through the deployed state machine, rows whose key is
+NULL included: a MERGE on `=` never matches them, so every rerun inserted them again (1, 3, 7, ... rows). An Athena
+step cannot declare expectations."""
 
 from __future__ import annotations
 
@@ -47,3 +48,13 @@ def test_reruns_keep_the_table_equal_to_the_result_null_keys_included(lake: Loca
     for _ in range(3):  # Create, then Replace twice
         assert lake.run_pipeline("shown")["status"] == "SUCCEEDED"
         assert _rows(lake) == [(1, "one"), (2, "two"), (None, "no key")]
+
+
+def test_an_athena_step_with_expectations_is_refused_naming_where_they_belong() -> None:
+    """Nothing checks an Athena step's output before it is visible: expectations there would be a gate that is not."""
+    from lakehouse.pipeline import Step
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="expectations are the quality gate of glue steps"):
+        Step.model_validate({"name": "report", "zone": "presentation", "keys": ["k"],
+                             "expectations": [{"type": "row_count", "min": 1}]})

@@ -161,6 +161,9 @@ class Step(_Strict):
             raise ValueError("incremental steps add to their table: use write: append or write: merge")
         if engine == "athena" and (self.write != "overwrite" or self.incremental):
             raise ValueError("athena steps replace their table or view on each run (no write mode, no incremental)")
+        if engine == "athena" and self.expectations:
+            raise ValueError("expectations are the quality gate of glue steps (checked before the table is "
+                             "published); an athena step has none: check its inputs in the curated step it reads")
         if self.materialize == "view" and (self.partition_by or engine != "athena"):
             raise ValueError("materialize: view is for athena steps, without partition_by")
         return self
