@@ -144,6 +144,31 @@ def test_a_breaking_change_fails_the_step_before_it_writes_and_alerts_once(glue_
     glue_lake.write("weblogs/steps/userprofile_secure.sql", sql)
 
 
+def test_a_full_refresh_changes_a_column_type_and_a_failing_one_changes_nothing(glue_lake: GlueLake) -> None:
+    """The deliberate breaking change the message advises: a run with a full refresh. Its expectations are checked
+    on the rows before the table's schema changes (the schema is not per branch), so a failing rebuild leaves the
+    published table as it was; a passing one retypes the column, and older snapshots keep the old type."""
+    glue_lake.write("retype/steps/retyped.sql", "SELECT * FROM VALUES (1, 10), (2, 20) AS v(id, n)")
+    glue_lake.write("retype/pipeline.yaml", "steps:\n  - {name: retyped, zone: trusted}\n")
+    assert glue_lake.run_step("retype", "retyped")["state"] == "SUCCEEDED"
+    first = glue_lake.query('SELECT snapshot_id FROM trusted."retyped$snapshots"')[0]["snapshot_id"]
+    glue_lake.write("retype/steps/retyped.sql", "SELECT * FROM VALUES (1, 'ten'), (2, 'twenty') AS v(id, n)")
+    glue_lake.write("retype/pipeline.yaml", "steps:\n  - {name: retyped, zone: trusted, expectations: "
+                    "[{type: row_count, min: 3}]}\n")
+    failed = glue_lake.run_step("retype", "retyped", full_refresh=True)
+    assert failed["state"] == "FAILED" and "row_count(min=3): 2 rows" in failed["error"]
+    assert glue_lake.query("SELECT id, n FROM trusted.retyped ORDER BY id") == [{"id": 1, "n": 10}, {"id": 2, "n": 20}]
+    assert {r["name"] for r in glue_lake.query('SELECT name FROM trusted."retyped$refs"')} == {"main"}
+    glue_lake.write("retype/pipeline.yaml", "steps:\n  - {name: retyped, zone: trusted}\n")
+    done = glue_lake.run_step("retype", "retyped", full_refresh=True)
+    assert done["state"] == "SUCCEEDED", done["error"]
+    assert done["schema_changes"] == ["retyped n int -> string"]
+    assert glue_lake.query("SELECT id, n FROM trusted.retyped ORDER BY id") == [
+        {"id": 1, "n": "ten"}, {"id": 2, "n": "twenty"}]
+    assert glue_lake.query(f"SELECT n FROM trusted.retyped FOR VERSION AS OF {first} ORDER BY id") == [
+        {"n": 10}, {"n": 20}]
+
+
 def test_time_travel_to_the_first_snapshot_through_lakehouse_query(shop: GlueLake,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     endpoint = ["--endpoint", shop.lake.aws.endpoint]

@@ -164,6 +164,19 @@ def test_a_failing_expectation_fails_the_run_with_its_message_and_publishes_noth
     assert {r["name"] for r in glue_lake.query('SELECT name FROM trusted."checked$refs"')} <= {"main"}
 
 
+def test_keys_exist_against_the_steps_own_table_checks_its_new_rows_from_the_first_run(glue_lake: GlueLake) -> None:
+    """A hierarchy (classicmodels' employees.reportsTo -> employeeNumber) is checked against the rows being
+    published; the first run used to fail asking to run the step itself first."""
+    expectation = "[{type: keys_exist, columns: [boss], in_table: trusted.staff, in_columns: [id]}]"
+    glue_lake.write("selfref/pipeline.yaml", f"steps:\n  - {{name: staff, zone: trusted, expectations: {expectation}}}\n")
+    glue_lake.write("selfref/steps/staff.sql", "SELECT * FROM VALUES (1, NULL), (2, 1), (3, 2) AS v(id, boss)")
+    assert glue_lake.run_step("selfref", "staff")["state"] == "SUCCEEDED"
+    glue_lake.write("selfref/steps/staff.sql", "SELECT * FROM VALUES (1, NULL), (2, 1), (4, 9) AS v(id, boss)")
+    result = glue_lake.run_step("selfref", "staff")
+    assert result["error"] == ("ExpectationFailed: expectation failed: staff keys_exist(boss in trusted.staff(id)): "
+                               "1 rows with keys missing from trusted.staff")
+
+
 def test_a_failed_accepted_values_check_on_a_pii_column_quotes_no_value(glue_lake: GlueLake) -> None:
     """The failure goes to the alert and the logs: a column named like a pii column (weblogs' ssn) is counted,
     never quoted."""

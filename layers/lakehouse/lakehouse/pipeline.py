@@ -268,12 +268,14 @@ class Lake:
             written = referenced_tables(step.text, step.dialect)
         except SqlError as exc:
             raise PipelineError(f"{where}: the SQL does not parse as {step.dialect} SQL: {exc}") from exc
-        written += [_table_name(e.in_table) for e in step.expectations if isinstance(e, KeysExist)]
+        checked = [_table_name(e.in_table) for e in step.expectations if isinstance(e, KeysExist)]
         sources: dict[TableName, Source] = {}
-        for name in written:
+        for name in written + checked:
             if name == TableName("", SALT_VIEW):
                 continue
             table = self.find(name, where)
+            if name in checked and name not in written and table.step is step:
+                continue  # keys_exist against the step's own table checks the audited rows: no source to register
             sources.setdefault(table.ref, Source(name, table))
         views = [s.view for s in sources.values()]
         clashes = sorted({v for v in views if views.count(v) > 1})

@@ -12,6 +12,7 @@ table property), so a failed run publishes nothing and its rerun reads the same 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -23,7 +24,7 @@ from typing import Any
 
 from .contracts import Contract
 from .pipeline import SALT_VIEW, Lake, PipelineError, Source, Step
-from .spark_checks import ExpectationFailed, evaluate, plan_schema, simple_schema
+from .spark_checks import CheckResult, ExpectationFailed, evaluate, plan_schema, simple_schema
 from .sql import TableName, rename_tables
 from .types import LINEAGE, TYPES
 
@@ -314,31 +315,31 @@ class StepRun:
         output = output.cache()  # counted, checked and written: computed once
         try:
             self.result.rows_written = output.count()
+            checked = None
             if not self._exists(self.target):
                 self._create(output)
             elif self.full_refresh:
+                # The table's schema is not per branch: check the rows the table will hold before changing it, so a
+                # failing rebuild leaves the published table exactly as it was.
+                checked = self._check(output)
                 self._replace_schema(output)
             else:
                 self._evolve(output)
             nothing_new = self.step.incremental and not self.full_refresh and not any(self.result.rows_read.values())
             if not nothing_new:
-                self._drop_branch()  # left by a run that died between its write and its cleanup
-                self._write(output)
-            audited = (f"(SELECT * FROM {self.target} VERSION AS OF '{self.branch}')" if not nothing_new
-                       else self.target)
-            views = {e: s.view for s in self.lake.sources(self.pipeline.name, self.step.name) for e in (
-                str(s.written), s.table.name, str(s.table.ref))}
-            # a failure message goes to the alert and the logs: no value of a column named like a pii column
-            pii = frozenset(c.name.lower() for contract in self.lake.contracts.contracts for c in contract.columns
-                            if c.pii)
-            checked = evaluate(self.spark, self.step.name, self.spark.sql(f"SELECT * FROM {audited}"),
-                               self.step.expectations, views, pii)
-            self.result.rows = checked.rows
-            self.result.expectations_passed = checked.passed
-            if checked.failures:
+                self._drop_branch()  # a branch of this name (the same run id, run again) would hold its rows
+            try:
                 if not nothing_new:
-                    self._drop_branch()
-                raise ExpectationFailed(checked.failures)
+                    self._write(output)
+                if checked is None:
+                    audited = (f"(SELECT * FROM {self.target} VERSION AS OF '{self.branch}')" if not nothing_new
+                               else self.target)
+                    checked = self._check(self.spark.sql(f"SELECT * FROM {audited}"))
+            except BaseException:
+                if not nothing_new:  # a failed check or any error publishes nothing and leaves no branch behind
+                    with contextlib.suppress(Exception):  # the step's own error is the one to report
+                        self._drop_branch()
+                raise
             if not nothing_new:
                 self._publish()
             snapshot = self.spark.sql(f"SELECT snapshot_id FROM {self.target}.snapshots ORDER BY committed_at DESC "
@@ -349,23 +350,38 @@ class StepRun:
             self.result.seconds = round(time.monotonic() - started, 3)
         return self.result
 
+    def _check(self, rows: Any) -> CheckResult:
+        """The step's expectations on ``rows``; raises ExpectationFailed naming each failure."""
+        views = {e: s.view for s in self.lake.sources(self.pipeline.name, self.step.name) for e in (
+            str(s.written), s.table.name, str(s.table.ref))}
+        # a failure message goes to the alert and the logs: no value of a column named like a pii column
+        pii = frozenset(c.name.lower() for contract in self.lake.contracts.contracts for c in contract.columns
+                        if c.pii)
+        checked = evaluate(self.spark, self.step.name, rows, self.step.expectations, views, pii)
+        self.result.rows = checked.rows
+        self.result.expectations_passed = checked.passed
+        if checked.failures:
+            raise ExpectationFailed(checked.failures)
+        return checked
+
     def _replace_schema(self, output: Any) -> None:
-        """A full refresh rebuilds the table: its schema becomes the output's (history and snapshots stay)."""
+        """A full refresh rebuilds the table: its schema becomes the output's (history and snapshots stay). A
+        column whose type changes is dropped and added again with the new type: every row is rewritten, and older
+        snapshots keep the old column."""
         current = {n.lower(): k for n, k in simple_schema(self.spark.table(self.target))}
         wanted = {n.lower(): (n, k) for n, k in simple_schema(output)}
-        for key in current:
-            if key not in wanted:
+        for key, kind in current.items():
+            if key not in wanted or wanted[key][1] != kind:
                 self.spark.sql(f"ALTER TABLE {self.target} DROP COLUMN {_quote(key)}")
-                self.result.schema_changes.append(f"dropped {key}")
+                if key not in wanted:
+                    self.result.schema_changes.append(f"dropped {key}")
         for key, (name, kind) in wanted.items():
             if key not in current:
                 self.spark.sql(f"ALTER TABLE {self.target} ADD COLUMN {_quote(name)} {kind}")
                 self.result.schema_changes.append(f"added {name} {kind}")
             elif current[key] != kind:
-                raise PipelineError(
-                    f"full refresh of {self.step.zone}.{self.step.name}: column {name!r} changes type from "
-                    f"{current[key]} to {kind}, which Iceberg cannot do in place; drop the table to rebuild it"
-                )
+                self.spark.sql(f"ALTER TABLE {self.target} ADD COLUMN {_quote(name)} {kind}")
+                self.result.schema_changes.append(f"retyped {name} {current[key]} -> {kind}")
 
 
 def _partition_column(spec: str) -> str:
