@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from lakehouse.sql import table_nodes
+
 ZONES = ("raw", "trusted", "curated", "presentation")
 METADATA_TABLES = ("snapshots", "history", "files", "partitions", "manifests", "refs")
 
@@ -149,9 +151,8 @@ class LocalQuery:
         from sqlglot import exp
 
         connection = connection or duckdb.connect()
-        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        for number, node in enumerate(list(tree.find_all(exp.Table))):
-            if not node.name or (not node.db and node.name.lower() in ctes) or (keep and id(node) in keep):
+        for number, node in enumerate(list(table_nodes(tree))):
+            if keep and id(node) in keep:
                 continue
             base, _, suffix = node.name.partition("$")
             database, table = self.resolve(node.db, base)

@@ -33,6 +33,11 @@ class BreakingSchemaChange(RuntimeError):
     """The step's output cannot be written to its table without losing or reinterpreting data."""
 
 
+def quote(name: str) -> str:
+    """A column or table name as a Spark SQL identifier."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 # ------------------------------------------------------------------------------------------------ schema
 # Iceberg's allowed promotions (spec: "Schema Evolution"): a reader of the old files still reads them exactly.
 _WIDENINGS = {("int", "bigint"), ("float", "double")}
@@ -113,7 +118,7 @@ def evaluate(spark: Any, table: str, df: Any, expectations: Sequence[Expectation
     from pyspark.sql import functions as F
 
     def col(name: str) -> Any:
-        return F.col(f"`{name}`")
+        return F.col(quote(name))
 
     def violation(e: Expectation) -> Any:
         if isinstance(e, NotNull):

@@ -24,7 +24,7 @@ from typing import Any
 
 from .contracts import Contract
 from .pipeline import SALT_VIEW, Lake, PipelineError, Source, Step
-from .spark_checks import CheckResult, ExpectationFailed, evaluate, plan_schema, simple_schema
+from .spark_checks import CheckResult, ExpectationFailed, evaluate, plan_schema, quote, simple_schema
 from .sql import TableName, rename_tables
 from .types import LINEAGE, TYPES
 
@@ -83,16 +83,12 @@ class StepResult:
         return json.dumps(asdict(self), separators=(",", ":"), default=str)
 
 
-def _quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
 def raw_schema(contract: Contract) -> str:
     """The raw table as Spark reads it: the contract's columns, the lineage, then the partition keys (text, as the
     catalog registers them)."""
-    columns = [f"{_quote(c.name)} {TYPES[c.type].spark}" for c in contract.columns]
-    columns += [f"{_quote(c.name)} {c.spark}" for c in LINEAGE]
-    columns += [f"{_quote(p.name)} string" for p in contract.partitions]
+    columns = [f"{quote(c.name)} {TYPES[c.type].spark}" for c in contract.columns]
+    columns += [f"{quote(c.name)} {c.spark}" for c in LINEAGE]
+    columns += [f"{quote(p.name)} string" for p in contract.partitions]
     return ", ".join(columns)
 
 
@@ -231,8 +227,8 @@ class StepRun:
         if self.step.write == "merge":
             from pyspark.sql import functions as F
 
-            keys = [F.col(_quote(k)) for k in self.step.keys]
-            nulls = output.filter(" OR ".join(f"{_quote(k)} IS NULL" for k in self.step.keys)).count()
+            keys = [F.col(quote(k)) for k in self.step.keys]
+            nulls = output.filter(" OR ".join(f"{quote(k)} IS NULL" for k in self.step.keys)).count()
             repeated = output.groupBy(*keys).count().filter(F.col("count") > 1).count()
             if nulls or repeated:
                 raise PipelineError(
@@ -242,7 +238,7 @@ class StepRun:
                 )
 
     def _create(self, output: Any) -> None:
-        columns = ", ".join(f"{_quote(f.name)} {f.dataType.simpleString()}" for f in output.schema.fields)
+        columns = ", ".join(f"{quote(f.name)} {f.dataType.simpleString()}" for f in output.schema.fields)
         partitioned = f" PARTITIONED BY ({', '.join(self.step.partition_by)})" if self.step.partition_by else ""
         location = self.deployment.location(self.step.zone, self.step.name)
         properties = {
@@ -260,10 +256,10 @@ class StepRun:
         current = simple_schema(self.spark.table(self.target))
         plan = plan_schema(f"{self.step.zone}.{self.step.name}", current, simple_schema(output))
         for name, kind in plan.added:
-            self.spark.sql(f"ALTER TABLE {self.target} ADD COLUMN {_quote(name)} {kind}")
+            self.spark.sql(f"ALTER TABLE {self.target} ADD COLUMN {quote(name)} {kind}")
             self.result.schema_changes.append(f"added {name} {kind}")
         for name, old, new in plan.widened:
-            self.spark.sql(f"ALTER TABLE {self.target} ALTER COLUMN {_quote(name)} TYPE {new}")
+            self.spark.sql(f"ALTER TABLE {self.target} ALTER COLUMN {quote(name)} TYPE {new}")
             self.result.schema_changes.append(f"widened {name} {old} -> {new}")
 
     def _write(self, output: Any) -> None:
@@ -276,7 +272,7 @@ class StepRun:
         try:
             if mode == "merge":
                 output.createOrReplaceTempView("__lakehouse_output")
-                on = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in self.step.keys)
+                on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in self.step.keys)
                 self.spark.sql(f"MERGE INTO {self.target} t USING __lakehouse_output s ON {on} "
                                "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
             else:
@@ -372,15 +368,15 @@ class StepRun:
         wanted = {n.lower(): (n, k) for n, k in simple_schema(output)}
         for key, kind in current.items():
             if key not in wanted or wanted[key][1] != kind:
-                self.spark.sql(f"ALTER TABLE {self.target} DROP COLUMN {_quote(key)}")
+                self.spark.sql(f"ALTER TABLE {self.target} DROP COLUMN {quote(key)}")
                 if key not in wanted:
                     self.result.schema_changes.append(f"dropped {key}")
         for key, (name, kind) in wanted.items():
             if key not in current:
-                self.spark.sql(f"ALTER TABLE {self.target} ADD COLUMN {_quote(name)} {kind}")
+                self.spark.sql(f"ALTER TABLE {self.target} ADD COLUMN {quote(name)} {kind}")
                 self.result.schema_changes.append(f"added {name} {kind}")
             elif current[key] != kind:
-                self.spark.sql(f"ALTER TABLE {self.target} ADD COLUMN {_quote(name)} {kind}")
+                self.spark.sql(f"ALTER TABLE {self.target} ADD COLUMN {quote(name)} {kind}")
                 self.result.schema_changes.append(f"retyped {name} {current[key]} -> {kind}")
 
 

@@ -7,9 +7,9 @@ step is parsed in its engine's dialect.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Dialect = Literal["spark", "athena", "duckdb"]
 
@@ -42,7 +42,8 @@ def _parse(sql: str, dialect: Dialect):
     return statements[0]
 
 
-def _tables(tree):
+def table_nodes(tree: Any) -> Iterator[Any]:
+    """The table nodes of a parsed statement that name tables (not its CTEs)."""
     from sqlglot import exp
 
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
@@ -55,7 +56,7 @@ def _tables(tree):
 def referenced_tables(sql: str, dialect: Dialect) -> list[TableName]:
     """Every table the statement reads, in order of first mention, without duplicates."""
     seen: dict[TableName, None] = {}
-    for table in _tables(_parse(sql, dialect)):
+    for table in table_nodes(_parse(sql, dialect)):
         name = table.name.split("$", 1)[0]  # Athena's metadata tables: "orders$snapshots" reads orders
         seen.setdefault(TableName(table.db.lower(), name.lower()), None)
     return list(seen)
@@ -68,7 +69,7 @@ def rename_tables(sql: str, dialect: Dialect, names: Mapping[TableName, tuple[st
 
     tree = _parse(sql, dialect)
     changed = False
-    for table in list(_tables(tree)):
+    for table in list(table_nodes(tree)):
         base, _, suffix = table.name.partition("$")
         parts = names.get(TableName(table.db.lower(), base.lower()))
         if parts is None:
