@@ -41,8 +41,8 @@ def ledger(target: Target) -> list[LedgerEntry]:
     import awswrangler as wr
     from lakehouse.ledger import LedgerEntry
 
-    session = target.wrangler_session()
-    with warnings.catch_warnings():  # awswrangler warns on every full scan; reading every entry is the point here
+    with target.wrangler_session() as session, warnings.catch_warnings():
+        # awswrangler warns on every full scan; reading every entry is the point here
         warnings.filterwarnings("ignore", message="Attempting DynamoDB Scan", category=UserWarning)
         items = wr.dynamodb.read_items(table_name=target.output("ObjectLedgerTableName"), allow_full_scan=True,
                                        consistent=True, as_dataframe=False, boto3_session=session)

@@ -93,13 +93,21 @@ class Target:
                               "`lakehouse generate` and a deploy (locally: restart `lakehouse up`)")
         return machines[pipeline]
 
-    def wrangler_session(self) -> Any:
-        """awswrangler's configuration for this target (the local endpoint for DynamoDB, S3, Glue, Athena)."""
+    @contextlib.contextmanager
+    def wrangler_session(self) -> Iterator[Any]:
+        """This target's boto3 session, with awswrangler's (process-wide) endpoints pointed at it while in use and
+        restored afterwards, so a later call for another target (``query --stack``) is not sent here."""
         import awswrangler as wr
 
-        for service in ("dynamodb", "s3", "glue", "athena", "sts"):
-            setattr(wr.config, f"{service}_endpoint_url", self.endpoint)
-        return self.session
+        names = [f"{service}_endpoint_url" for service in ("dynamodb", "s3", "glue", "athena", "sts")]
+        saved = {name: getattr(wr.config, name) for name in names}
+        for name in names:
+            setattr(wr.config, name, self.endpoint)
+        try:
+            yield self.session
+        finally:
+            for name, value in saved.items():
+                setattr(wr.config, name, value)
 
 
 def _local_session() -> Any:
