@@ -21,7 +21,7 @@ $(STAMP): requirements-dev.txt pyproject.toml local/lakehouse_local/jars.py
 setup: $(STAMP) ## create .venv with the pinned tools (AWS CLI and SAM CLI included), the lakehouse command and Spark's jars
 
 test: setup lint ## every test: lint, unit, moto, state machines, Glue on local Spark, Athena steps, SAM build, Docker
-	bash local/with-docker $(PY) -m pytest
+	bash local/with-docker $(PY) -m pytest -n 2 --dist loadfile  # two workers, each test file on one of them
 
 test-fast: setup ## the tests that need neither Spark, SAM build nor Docker
 	$(PY) -m pytest -m "not spark and not docker and not slow"
