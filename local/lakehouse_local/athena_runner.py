@@ -120,7 +120,7 @@ class AthenaRunner:
 
         try:
             tree = self.engine.parse(query)
-        except Exception:  # noqa: BLE001 - the statement's own failure is what gets reported
+        except QueryError:  # the statement's own failure is what gets reported
             return ""
         target = tree.this.find(exp.Table) if isinstance(tree, exp.Create | exp.Merge) else None
         return target.name if target is not None else ""
