@@ -137,11 +137,11 @@ class LocalQuery:
     @staticmethod
     def parse(sql: str) -> Any:
         import sqlglot
-        from sqlglot.errors import ParseError
+        from sqlglot.errors import SqlglotError
 
         try:
             return sqlglot.parse_one(sql, read="athena")
-        except ParseError as exc:
+        except SqlglotError as exc:  # ParseError, and TokenError (an unterminated string)
             raise QueryError(f"not valid Athena SQL: {str(exc).splitlines()[0]}") from exc
 
     def bind(self, tree: Any, connection: Any = None, keep: set[Any] | None = None) -> tuple[Any, Any]:

@@ -182,6 +182,8 @@ def test_time_travel_to_the_first_snapshot_through_lakehouse_query(shop: GlueLak
     assert cli(["query", *endpoint, "SELECT count(*) AS n FROM curated.orders_latest"]) == 0
     printed = capsys.readouterr().out
     assert printed.splitlines()[0].strip() == "n" and "(1 row)" in printed
+    assert cli(["query", *endpoint, "SELECT 'unterminated FROM curated.orders_latest"]) == 1  # not a traceback
+    assert "error: not valid Athena SQL: Error tokenizing" in capsys.readouterr().err
 
 
 def test_two_concurrent_commits_to_one_table_are_both_kept(glue_lake: GlueLake) -> None:
